@@ -1,0 +1,165 @@
+"""A lab as data: its metadata (lab.toml), its driver source and its guest tests.
+
+Labs are folders under labs/; adding one never touches the grader. A lab folder:
+
+    lab.toml          title, goals, module name, devices, timeouts, tests with points
+    <module>.rs       the driver, with solution regions (see below)
+    guest/run.sh      guest-side tests, run as root in the guest; print KTAP on stdout
+    guest/*.c         optional helper programs, compiled statically and put beside run.sh
+    README.md         the teaching text the notebooks present
+    registers.toml    optional register maps of the lab's devices
+
+Solution regions use nbgrader's delimiters in Rust comments. Lines inside a
+region that start with `//>` are the student's stub: comments in the solution,
+code in the skeleton, so the skeleton compiles without hand-copying anything:
+
+    // BEGIN SOLUTION
+    //> Err(ENODEV)
+    let bar = pdev.iomap_region_sized::<SIZE>(0, c"lab")?;
+    ...
+    // END SOLUTION
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BEGIN = "BEGIN SOLUTION"
+END = "END SOLUTION"
+STUB_PREFIX = "//>"
+TODO_LINE = "// TODO: your code here"
+
+
+class LabError(ValueError):
+    """A lab folder is malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class LabTest:
+    """One graded test: a top-level KTAP test of the guest run, or a host-side check."""
+
+    name: str
+    points: float
+    description: str = ""
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds allowed for each step; a step that runs over is stopped and reported."""
+
+    build: float = 120.0
+    boot: float = 60.0
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A loaded lab folder."""
+
+    root: Path
+    id: str
+    title: str
+    module: str
+    source: Path
+    goals: tuple[str, ...]
+    devices: tuple[str, ...]
+    module_params: str
+    tests: tuple[LabTest, ...]
+    timeouts: Timeouts
+    memory_mb: int
+    raw: dict = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path) -> Lab:
+        """Read and validate lab.toml; errors name the lab and the field."""
+        root = root.resolve()
+        meta = root / "lab.toml"
+        if not meta.is_file():
+            raise LabError(f"{root}: not a lab folder (no lab.toml)")
+        try:
+            data = tomllib.loads(meta.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise LabError(f"{meta}: {err}") from err
+        try:
+            module = data["module"]
+            tests = tuple(
+                LabTest(t["name"], float(t["points"]), t.get("description", ""),
+                        bool(t.get("hidden", False)))
+                for t in data["tests"]
+            )
+            lab = cls(
+                root=root,
+                id=data.get("id", root.name),
+                title=data["title"],
+                module=module,
+                source=root / data.get("source", f"{module}.rs"),
+                goals=tuple(data.get("goals", ())),
+                devices=tuple(data.get("devices", ())),
+                module_params=data.get("module_params", ""),
+                tests=tests,
+                timeouts=Timeouts(**data.get("timeouts", {})),
+                memory_mb=int(data.get("memory_mb", 256)),
+                raw=data,
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise LabError(f"{meta}: missing or malformed field: {err}") from err
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", module):
+            raise LabError(f"{meta}: module name {module!r} must be a Rust/Kbuild identifier")
+        names = [t.name for t in tests]
+        if len(set(names)) != len(names):
+            raise LabError(f"{meta}: duplicate test names")
+        if not (root / "guest" / "run.sh").is_file():
+            raise LabError(f"{root}: missing guest/run.sh (the guest-side tests)")
+        return lab
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.points for t in self.tests)
+
+    @property
+    def guest_dir(self) -> Path:
+        return self.root / "guest"
+
+    def solution(self) -> str:
+        return self.source.read_text()
+
+    def skeleton(self) -> str:
+        """The student's starting file, generated from the solution."""
+        return strip_solutions(self.solution(), str(self.source))
+
+
+def strip_solutions(text: str, origin: str = "<source>") -> str:
+    """Replace each solution region by a TODO line plus its `//>` stub lines."""
+    out: list[str] = []
+    region_start: int | None = None
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        if BEGIN in line:
+            if region_start is not None:
+                raise LabError(f"{origin}:{number}: {BEGIN} inside the region opened at line "
+                               f"{region_start}")
+            region_start = number
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}{TODO_LINE}\n")
+        elif END in line:
+            if region_start is None:
+                raise LabError(f"{origin}:{number}: {END} without {BEGIN}")
+            region_start = None
+        elif region_start is not None:
+            stripped = line.lstrip()
+            if stripped.startswith(STUB_PREFIX):
+                indent = line[: len(line) - len(stripped)]
+                stub = stripped[len(STUB_PREFIX):]
+                out.append(indent + (stub[1:] if stub.startswith(" ") else stub))
+        else:
+            out.append(line)
+    if region_start is not None:
+        raise LabError(f"{origin}:{region_start}: {BEGIN} is never closed")
+    return "".join(out)
+
+
+def discover(labs_dir: Path) -> list[Lab]:
+    """Every lab under labs/, in folder order."""
+    return [Lab.load(p) for p in sorted(labs_dir.iterdir()) if (p / "lab.toml").is_file()]

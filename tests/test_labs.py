@@ -1,0 +1,86 @@
+"""Every lab, end to end on the real kernel pair and QEMU.
+
+For each lab: the solution gets full marks; the generated skeleton compiles,
+boots without a crash and earns at most its declared free points; and every
+variant under tests/labs/<lab>/ (an alternative solution, seeded bugs, hostile
+modules) scores as its variants.toml says.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from grader import check, lab
+from tests.conftest import LABS, VARIANTS
+
+pytestmark = pytest.mark.e2e
+
+LAB_DIRS = [p for p in sorted(LABS.iterdir()) if (p / "lab.toml").is_file()]
+
+
+def _variants() -> list[tuple[Path, dict]]:
+    found = []
+    for lab_dir in LAB_DIRS:
+        spec = VARIANTS / lab_dir.name / "variants.toml"
+        if spec.is_file():
+            found += [(lab_dir, v) for v in tomllib.loads(spec.read_text())["variant"]]
+    return found
+
+
+def _by_name(result) -> dict:
+    return {t.name: t for t in result.tests}
+
+
+@pytest.mark.parametrize("lab_dir", LAB_DIRS, ids=lambda p: p.name)
+def test_solution_gets_full_marks(lab_dir: Path, pair) -> None:
+    the_lab = lab.Lab.load(lab_dir)
+    result = check.run(lab_dir, the_lab.source, pair)
+    failing = {t.name: t.message for t in result.tests if t.status != "pass"}
+    assert result.build.ok, [d.short() for d in result.build.diagnostics]
+    assert failing == {}, result.kernel_log[-3000:]
+    assert result.score == result.max_score == the_lab.max_score
+    assert not [e for e in result.events if e.kind != "warning"], result.events
+
+
+@pytest.mark.parametrize("lab_dir", LAB_DIRS, ids=lambda p: p.name)
+def test_skeleton_compiles_and_earns_only_free_points(lab_dir: Path, pair, tmp_path) -> None:
+    the_lab = lab.Lab.load(lab_dir)
+    skeleton = tmp_path / the_lab.source.name
+    skeleton.write_text(the_lab.skeleton())
+    result = check.run(lab_dir, skeleton, pair)
+    assert result.build.ok, [d.short() for d in result.build.errors]
+    assert result.score <= the_lab.raw.get("skeleton_points", 0)
+    assert result.boot_status == "finished", result.kernel_log[-3000:]
+    assert result.events == [], [e.describe() for e in result.events]
+
+
+@pytest.mark.parametrize(
+    ("lab_dir", "variant"), _variants(), ids=lambda v: v.name if isinstance(v, Path) else v["file"]
+)
+def test_variant_scores_as_declared(lab_dir: Path, variant: dict, pair) -> None:
+    source = VARIANTS / lab_dir.name / variant["file"]
+    result = check.run(lab_dir, source, pair)
+    outcomes = _by_name(result)
+    detail = {n: (t.status, t.message) for n, t in outcomes.items()}
+    expect = variant["expect"]
+    if expect == "full":
+        assert result.score == result.max_score, detail
+    elif expect == "zero":
+        assert result.score == 0, detail
+    else:
+        assert 0 < result.score < result.max_score, detail
+    for name in variant.get("pass", []):
+        assert outcomes[name].status == "pass", detail
+    for name in variant.get("fail", []):
+        assert outcomes[name].status in ("fail", "error"), detail
+        assert outcomes[name].message, f"{name} failed without telling the student why"
+    for name in variant.get("error", []):
+        assert outcomes[name].status == "error", detail
+    for name, text in variant.get("message", {}).items():
+        assert text in outcomes[name].message, detail
+    if "event" in variant:
+        kinds = [e.kind for e in result.events]
+        assert variant["event"] in kinds, (kinds, result.kernel_log[-3000:])
