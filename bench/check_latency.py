@@ -39,7 +39,8 @@ def main() -> int:
         rows.append((t.build_s, t.boot_s, t.total_s))
         print(f"run {i + 1:2}: build {t.build_s:.2f}s  boot+tests {t.boot_s:.2f}s  "
               f"total {t.total_s:.2f}s ({result.accel})", flush=True)
-    for label, column in zip(("build", "boot+tests", "total"), zip(*rows), strict=True):
+    columns = zip(*rows, strict=True)
+    for label, column in zip(("build", "boot+tests", "total"), columns, strict=True):
         print(f"{label:>11}: median {statistics.median(column):.2f}s  "
               f"min {min(column):.2f}s  max {max(column):.2f}s")
     return 0

@@ -199,9 +199,10 @@ def config_mismatches(fragment: str, config: str) -> list[str]:
             want, got = m[2], final.get(m[1], "n")
             if want != got:
                 problems.append(f"{m[1]}: wanted {want}, got {got}")
-        elif m := re.fullmatch(r"# (CONFIG_\w+) is not set", line.strip()):
-            if final.get(m[1], "n") != "n":
-                problems.append(f"{m[1]}: wanted n, got {final[m[1]]}")
+        elif (m := re.fullmatch(r"# (CONFIG_\w+) is not set", line.strip())) and final.get(
+            m[1], "n"
+        ) != "n":
+            problems.append(f"{m[1]}: wanted n, got {final[m[1]]}")
     return problems
 
 

@@ -37,7 +37,10 @@ Format decisions, where ktap.rst leaves room:
   the ok/not ok result; ERROR gives status ERROR.
 * Plans are trusted: tests that a plan announces but that never report are
   MISSING. A parent whose subtests did not all report is an ERROR even if it
-  said ok, and a parent that said ok (or skip) while a subtest failed is a FAIL.
+  said ok, a parent that said ok (or skip) while a subtest failed is a FAIL, and
+  one that said ok without running any subtest is NO_TESTS.
+* Output that stops without a final newline gets a warning when its last line
+  is KTAP: ``ok 2 sec`` may be ``ok 2 second`` cut short by a killed guest.
 * Only the first document is parsed: a second top-level version line (say, the
   guest rebooted and ran its tests again) ends it, so a clean second run cannot
   hide the tests the first one never reported.
@@ -320,13 +323,16 @@ class _Parser:
                     )
                 break
             elif line.kind is _Kind.SUBTEST:
+                header = not (named or plan is not None or children or nested)
+                if not (header or root):
+                    break  # a sibling's subtests start: the owner's result line is lost
                 self._pos += 1
-                if named or plan is not None or children or nested:
-                    owner.errors.append(f"line {line.number}: unexpected '# Subtest:' line")
-                    self._diagnostic(line, pending)
-                else:
+                if header:
                     assert line.match is not None
                     owner.name, named = line.match[1], True
+                else:
+                    owner.errors.append(f"line {line.number}: unexpected '# Subtest:' line")
+                    self._diagnostic(line, pending)
             else:
                 self._pos += 1
                 header = pending if not (children or nested) else None

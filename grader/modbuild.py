@@ -97,18 +97,10 @@ def parse_diagnostics(output: str, source_name: str) -> tuple[list[Diagnostic], 
             file = source_name if Path(name).name == source_name else name
             line_no, column = primary.get("line_start", 0), primary.get("column_start", 0)
             snippet = "\n".join(t.get("text", "") for t in primary.get("text") or [])
-        code = (data.get("code") or {}).get("code", "") if data.get("code") else ""
-        rendered = (data.get("rendered") or "").replace(f"{_scratch_prefix(name if primary else '')}",
-                                                        "")
+        code = (data.get("code") or {}).get("code", "")
         diagnostics.append(Diagnostic(data["level"], data["message"], file, line_no, column, code,
-                                      snippet, rendered))
+                                      snippet, data.get("rendered") or ""))
     return diagnostics, "\n".join(rest)
-
-
-def _scratch_prefix(path: str) -> str:
-    """The scratch directory part of a path rustc printed, so renderings show the bare name."""
-    parent = str(Path(path).parent)
-    return f"{parent}/" if parent not in ("", ".") else ""
 
 
 def _run_limited(cmd: list[str], cwd: Path, timeout: float) -> tuple[int | None, str]:

@@ -14,6 +14,7 @@ import pytest
 from grader.ktap import Status, TestResult, parse
 
 DATA = Path(__file__).parent / "data" / "ktap"
+PANIC = "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)"
 
 
 def load(name: str) -> TestResult:
@@ -181,9 +182,7 @@ def test_printk_prefixes_and_garbage_are_stripped() -> None:
             "string_stream_test_not_empty_after_add",
             "string_stream_test_get_string",
         ]
-        assert "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)" in (
-            doc.log
-        )
+        assert PANIC in doc.log
         assert all_errors(doc) == []
     doc = load("test_output_with_prefix_isolated_correctly.log")
     resource = doc.find("kunit-resource-test")
@@ -223,9 +222,7 @@ def test_kernel_panic_leaves_planned_tests_missing() -> None:
     assert running.number == 2
     assert running.reason == "output ended before test 2 reported"
     # the panic is shown with the test that was running when it happened
-    assert running.log[0] == (
-        "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)"
-    )
+    assert running.log[0] == PANIC
     assert stream.subtests[2].reason == "output ended before test 3 reported"
     assert "output ended after 1 of 3 planned tests" in stream.errors
     assert doc.find("kunit-try-catch-test").status is Status.PASS  # type: ignore[union-attr]
@@ -282,7 +279,9 @@ def test_metadata_before_the_plan_belongs_to_the_suite() -> None:
     assert suite.diagnostics == ["# module: example"]
     assert suite.subtests[0].diagnostics == ["# test.speed: slow"]
     # the log ends without a newline: the last result may be cut short
-    assert doc.errors == ["line 9: the output stops in the middle of this line, so 'ok 1 suite' may be cut short"]
+    assert doc.errors == [
+        "line 9: the output stops in the middle of this line, so 'ok 1 suite' may be cut short"
+    ]
 
 
 def test_kselftest_nested_tap_in_diagnostics_is_not_parsed() -> None:
@@ -562,6 +561,42 @@ def test_missing_result_line_of_a_suite() -> None:
     assert statuses(first) == [Status.PASS]
     assert (second.name, second.status) == ("second", Status.PASS)
     assert doc.status is Status.MISSING
+
+
+def test_stray_subtest_line_at_top_level_is_a_diagnostic() -> None:
+    doc = parse("KTAP version 1\n1..1\n# Subtest: x\nok 1 a\n")
+    assert doc.subtests[0].diagnostics == ["# Subtest: x"]
+    assert doc.errors == ["line 3: unexpected '# Subtest:' line"]
+
+
+def test_second_plan_is_ignored() -> None:
+    doc = parse("KTAP version 1\n1..1\n1..2\nok 1 a\n")
+    assert doc.status is Status.PASS
+    assert doc.errors == ["line 3: second plan line ignored"]
+
+
+def test_suite_that_ran_nothing_but_said_ok() -> None:
+    doc = parse("KTAP version 1\n1..1\n    # Subtest: empty\n    1..0\nok 1 empty\n")
+    empty = doc.find("empty")
+    assert empty is not None
+    assert empty.status is Status.NO_TESTS
+    assert empty.errors == ["reported ok but ran no subtests"]
+    assert doc.status is Status.NO_TESTS
+
+
+def test_outer_diagnostic_inside_a_level_that_goes_on_is_logged() -> None:
+    doc = parse(
+        "KTAP version 1\n1..1\n"
+        "    # Subtest: s\n    1..2\n    ok 1 a\n"
+        "# stray\n"
+        "    ok 2 b\n"
+        "ok 1 s\n"
+    )
+    s = doc.find("s")
+    assert s is not None
+    assert statuses(s) == [Status.PASS, Status.PASS]
+    assert (s.subtests[1].log, s.subtests[1].diagnostics, s.diagnostics) == (["# stray"], [], [])
+    assert all_errors(doc) == []
 
 
 def test_absurd_nesting_does_not_blow_the_stack() -> None:
