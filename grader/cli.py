@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from grader import kernel, toolchain
+
+#: Modules that add subcommands (course, image, grade...).
+EXTENSIONS: list[str] = []
 from grader.progress import Console, Silent
 
 
@@ -100,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
     skel = sub.add_parser("skeleton", help="print a lab's student skeleton (solutions removed)")
     skel.add_argument("lab")
     skel.set_defaults(func=_cmd_skeleton)
+
+    # Commands of other parts of the platform register themselves here, each module
+    # with a `register(subparsers)` function (keeps this file thin).
+    for name in EXTENSIONS:
+        module = importlib.import_module(name)
+        module.register(sub)
     return top
 
 

@@ -7,6 +7,7 @@ C are compiled statically once and cached by content hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shlex
@@ -29,6 +30,15 @@ def _busybox() -> Path:
         if Path(candidate).is_file():
             return Path(candidate)
     raise InitramfsError("busybox is missing (Debian package busybox-static)")
+
+
+@functools.cache
+def _applets() -> list[str]:
+    """busybox's applets as paths (bin/sh, sbin/insmod...): links made on the host save
+    the guest a `busybox --install` on every boot."""
+    out = subprocess.run([str(_busybox()), "--list-full"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.split() if line.startswith(("bin/", "sbin/", "usr/"))]
 
 
 def _guest_asset(name: str) -> Path:
@@ -60,7 +70,11 @@ def assemble(lab: Lab, module_ko: Path | None, staging: Path, cache: Path,
     for sub in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "lab", "lib/kdlab"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy2(_busybox(), root / "bin/busybox")
-    (root / "bin/sh").symlink_to("busybox")
+    for applet in _applets():
+        link = root / applet
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to("/bin/busybox")
     shutil.copy2(_guest_asset("init"), root / "init")
     shutil.copy2(_guest_asset("ktap.sh"), root / "lib/kdlab/ktap.sh")
     (root / "init").chmod(0o755)

@@ -101,7 +101,7 @@ class Lab:
                 module_params=data.get("module_params", ""),
                 tests=tests,
                 timeouts=Timeouts(**data.get("timeouts", {})),
-                memory_mb=int(data.get("memory_mb", 256)),
+                memory_mb=int(data.get("memory_mb", 128)),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError) as err:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +20,17 @@ HELLO_VARIANTS = VARIANTS / "00-hello"
 
 
 def _qemu_processes() -> list[str]:
-    out = subprocess.run(["pgrep", "-a", "qemu-system"], capture_output=True, text=True)
-    return out.stdout.splitlines()
+    """QEMU processes still alive (zombies do not count: they hold no resources)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text()
+        except OSError:
+            continue
+        name, state = fields[fields.index("(") + 1: fields.rindex(")")], fields.split(") ")[1][0]
+        if name.startswith("qemu-system") and state != "Z":
+            alive.append(f"{stat.parent.name} {name}")
+    return alive
 
 
 def test_cli_json_is_one_object_with_full_marks(pair) -> None:
