@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import grade, initramfs, kernlog, ktap, qemu
+from grader import grade, initramfs, kernlog, ktap, qemu, trace
 from grader.kernel import KernelPair, cache_root
 from grader.lab import Lab
 from grader.modbuild import build_module
@@ -64,8 +64,9 @@ def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None
         timings = Timings(build_s=build.seconds)
         if not build.ok:
             timings.total_s = time.monotonic() - started
-            return CheckResult(lab.id, grade.grade_tests(lab, build, None, None), build,
-                               timings=timings, boot_status="not booted")
+            tests = (grade.grade_tests(lab, build, None, None)
+                     + grade.grade_trace_checks(lab, build, None, None))
+            return CheckResult(lab.id, tests, build, timings=timings, boot_status="not booted")
 
         reporter.begin("booting QEMU and running the guest tests")
         initrd = initramfs.assemble(lab, build.module, scratch / "guest", cache_root(),
@@ -74,18 +75,22 @@ def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None
         boot = qemu.run(qemu.RunSpec(
             kernel=pair.bzimage, initrd=initrd, workdir=scratch / "vm", devices=lab.devices,
             memory_mb=lab.memory_mb, timeout_s=lab.timeouts.boot, kvm=accel,
+            trace_events=trace.EVENTS if lab.register_maps else (),
         ))
         log = kernlog.analyse(boot.console)
         doc = ktap.parse(boot.ktap)
-        tests = grade.grade_tests(lab, build, log, doc, boot.timed_out)
+        accesses = trace.decode(boot.trace_file, list(lab.register_maps))
+        tests = (grade.grade_tests(lab, build, log, doc, boot.timed_out)
+                 + grade.grade_trace_checks(lab, build, log, accesses))
         status = ("timed out" if boot.timed_out else
                   "finished" if log.finished else f"ended during {log.phase}")
         reporter.end(status)
         timings.boot_s = boot.seconds
         timings.total_s = time.monotonic() - started
+        extra = {"trace": accesses.to_json()} if lab.register_maps else {}
         return CheckResult(lab.id, tests, build, kernel_log="\n".join(log.lines),
                            events=log.events, timings=timings, accel=boot.accel,
-                           boot_status=status)
+                           boot_status=status, extra=extra)
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from grader import kernel, toolchain
+from grader.progress import Console, Silent
 
 #: Modules that add subcommands (course, image, grade...).
 EXTENSIONS: list[str] = []
-from grader.progress import Console, Silent
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from grader.kernlog import KernelLog
 from grader.lab import Lab
 from grader.modbuild import BuildResult
 from grader.results import TestOutcome
+from grader.trace import Trace
 
 #: How a reported KTAP status counts; a TODO/XFAIL test is a known failure, not a pass.
 KTAP_STATUS = {
@@ -62,4 +63,21 @@ def grade_tests(lab: Lab, build: BuildResult, log: KernelLog | None, doc: ktap.T
             message = message or f"skipped: {reported.reason or 'no reason given'}"
         outcomes.append(TestOutcome(status=status, points=test.points if status == "pass" else 0.0,
                                     message=message, **base))
+    return outcomes
+
+
+def grade_trace_checks(lab: Lab, build: BuildResult, log: KernelLog | None,
+                       trace: Trace | None) -> list[TestOutcome]:
+    """Outcomes of the lab's host-side trace checks (evidence the guest cannot forge)."""
+    outcomes = []
+    for check in lab.trace_checks:
+        base = dict(name=check.name, max_points=check.points, description=check.description)
+        if not build.ok or trace is None:
+            reason = _why_unreported(build, log, False, lab.timeouts.boot)
+            outcomes.append(TestOutcome(status="error", points=0.0, message=reason, **base))
+            continue
+        passed, message = check.evaluate(trace)
+        outcomes.append(TestOutcome(status="pass" if passed else "fail",
+                                    points=check.points if passed else 0.0, message=message,
+                                    **base))
     return outcomes

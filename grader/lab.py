@@ -7,7 +7,7 @@ Labs are folders under labs/; adding one never touches the grader. A lab folder:
     guest/run.sh      guest-side tests, run as root in the guest; print KTAP on stdout
     guest/*.c         optional helper programs, compiled statically and put beside run.sh
     README.md         the teaching text the notebooks present
-    registers.toml    optional register maps of the lab's devices
+    registers.toml    optional register maps of the lab's devices (grader.trace)
 
 Solution regions use nbgrader's delimiters in Rust comments. Lines inside a
 region that start with `//>` are the student's stub: comments in the solution,
@@ -26,6 +26,9 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.trace import DeviceMap, RegisterMapError, load_register_maps
+from grader.tracecheck import TraceCheck, TraceCheckError
 
 BEGIN = "BEGIN SOLUTION"
 END = "END SOLUTION"
@@ -70,6 +73,8 @@ class Lab:
     tests: tuple[LabTest, ...]
     timeouts: Timeouts
     memory_mb: int
+    register_maps: tuple[DeviceMap, ...] = ()
+    trace_checks: tuple[TraceCheck, ...] = ()
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -82,6 +87,12 @@ class Lab:
         try:
             data = tomllib.loads(meta.read_text())
         except tomllib.TOMLDecodeError as err:
+            raise LabError(f"{meta}: {err}") from err
+        try:
+            register_maps = tuple(load_register_maps(root))
+            checks = tuple(TraceCheck.from_toml(c, list(register_maps))
+                           for c in data.get("trace_checks", []))
+        except (RegisterMapError, TraceCheckError) as err:
             raise LabError(f"{meta}: {err}") from err
         try:
             module = data["module"]
@@ -102,13 +113,15 @@ class Lab:
                 tests=tests,
                 timeouts=Timeouts(**data.get("timeouts", {})),
                 memory_mb=int(data.get("memory_mb", 128)),
+                register_maps=register_maps,
+                trace_checks=checks,
                 raw=data,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise LabError(f"{meta}: missing or malformed field: {err}") from err
         if not re.fullmatch(r"[a-z][a-z0-9_]*", module):
             raise LabError(f"{meta}: module name {module!r} must be a Rust/Kbuild identifier")
-        names = [t.name for t in tests]
+        names = [t.name for t in tests] + [c.name for c in checks]
         if len(set(names)) != len(names):
             raise LabError(f"{meta}: duplicate test names")
         if not (root / "guest" / "run.sh").is_file():
@@ -117,7 +130,7 @@ class Lab:
 
     @property
     def max_score(self) -> float:
-        return sum(t.points for t in self.tests)
+        return sum(t.points for t in self.tests) + sum(c.points for c in self.trace_checks)
 
     @property
     def guest_dir(self) -> Path:

@@ -1,0 +1,151 @@
+"""Host-side checks over the device-access trace, declared in a lab's lab.toml.
+
+    [[trace_checks]]
+    name = "reads_count"               # graded like any test
+    points = 1
+    must = "R COUNT"                   # at least one matching access
+    [[trace_checks]]
+    name = "count_is_read_only"
+    never = "W COUNT"                  # no matching access at all
+    [[trace_checks]]
+    name = "arms_before_reading"
+    order = ["W TEST", "R COUNT"]      # a match of the first before the first match of the second
+    [[trace_checks]]
+    name = "acks_every_interrupt"
+    each = "W IRQ_RAISE"               # every match of `each` is followed by a match of
+    then = "W IRQ_ACK"                 # `then` before the next `each` (and before the end)
+
+A pattern is `OP REGISTER [field=value ...]`, OP one of R, W or RW (either); an
+optional `device:` prefix picks one device of several. The trace is recorded by
+QEMU on the host, so a module cannot make these pass by printing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grader.trace import Access, DeviceMap, Trace
+
+RULES = ("must", "never", "order", "each")
+
+
+class TraceCheckError(ValueError):
+    """A trace check in lab.toml is malformed (names the check and the problem)."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Which accesses a rule talks about."""
+
+    text: str
+    ops: tuple[str, ...]
+    register: str
+    device: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str, devices: list[DeviceMap]) -> Pattern:
+        words = text.split()
+        if len(words) < 2 or words[0] not in ("R", "W", "RW"):
+            raise TraceCheckError(f"pattern {text!r}: expected 'R|W|RW REGISTER [field=value]'")
+        device, _, register = words[1].rpartition(":")
+        known = [d for d in devices if not device or d.name == device]
+        if not any(d.register(register) for d in known):
+            raise TraceCheckError(f"pattern {text!r}: no register {register} in registers.toml")
+        fields = []
+        for word in words[2:]:
+            name, sep, value = word.partition("=")
+            if not sep:
+                raise TraceCheckError(f"pattern {text!r}: {word!r} is not field=value")
+            fields.append((name, value))
+        ops = ("R", "W") if words[0] == "RW" else (words[0],)
+        return cls(text, ops, register, device, tuple(fields))
+
+    def matches(self, access: Access) -> bool:
+        if access.op not in self.ops or access.register != self.register:
+            return False
+        if self.device and access.device != self.device:
+            return False
+        return all(_value_is(access.fields.get(name), value) for name, value in self.fields)
+
+
+def _value_is(actual: int | str | None, wanted: str) -> bool:
+    if actual is None:
+        return False
+    if isinstance(actual, int):
+        try:
+            return actual == int(wanted, 0)
+        except ValueError:
+            return False
+    return actual == wanted
+
+
+@dataclass(frozen=True)
+class TraceCheck:
+    """One declared check: a rule over patterns, worth points."""
+
+    name: str
+    points: float
+    description: str
+    rule: str
+    patterns: tuple[Pattern, ...]
+
+    @classmethod
+    def from_toml(cls, data: dict, devices: list[DeviceMap]) -> TraceCheck:
+        name = data.get("name", "?")
+        rules = [r for r in RULES if r in data]
+        if len(rules) != 1:
+            raise TraceCheckError(f"trace check {name}: give exactly one of {', '.join(RULES)}")
+        rule = rules[0]
+        try:
+            if rule == "order":
+                texts = list(data["order"])
+                if len(texts) != 2:
+                    raise TraceCheckError(f"trace check {name}: order takes two patterns")
+            elif rule == "each":
+                texts = [data["each"], data["then"]]
+            else:
+                texts = [data[rule]]
+            patterns = tuple(Pattern.parse(t, devices) for t in texts)
+        except KeyError as err:
+            raise TraceCheckError(f"trace check {name}: missing {err}") from err
+        except TraceCheckError as err:
+            raise TraceCheckError(f"trace check {name}: {err}") from err
+        return cls(name, float(data.get("points", 0)), data.get("description", ""), rule,
+                   patterns)
+
+    def evaluate(self, trace: Trace) -> tuple[bool, str]:
+        """(passed, message for the student); the message names the register."""
+        accesses = trace.accesses
+        first = self.patterns[0]
+        hits = [i for i, a in enumerate(accesses) if first.matches(a)]
+        if self.rule == "must":
+            if hits:
+                return True, ""
+            return False, (f"the device never saw `{first.text}`: the driver must access "
+                           f"{first.register} ({len(accesses)} accesses recorded)")
+        if self.rule == "never":
+            if not hits:
+                return True, ""
+            shown = "; ".join(f"#{i + 1} {accesses[i].text()}" for i in hits[:3])
+            return False, (f"the driver did `{first.text}` {len(hits)} time(s), which it must "
+                           f"never do: {shown}")
+        second = self.patterns[1]
+        if self.rule == "order":
+            later = next((i for i, a in enumerate(accesses) if second.matches(a)), None)
+            if later is None:
+                return False, f"the device never saw `{second.text}`"
+            if not hits or hits[0] > later:
+                return False, (f"`{second.text}` (access #{later + 1}) came before any "
+                               f"`{first.text}`: {second.register} must come after "
+                               f"{first.register}")
+            return True, ""
+        for n, start in enumerate(hits):
+            end = hits[n + 1] if n + 1 < len(hits) else len(accesses)
+            if not any(second.matches(a) for a in accesses[start + 1:end]):
+                return False, (f"`{first.text}` at access #{start + 1} was not followed by "
+                               f"`{second.text}` (on {second.register}) before "
+                               + ("the next one" if end < len(accesses) else "the end"))
+        if not hits:
+            return False, f"the device never saw `{first.text}`"
+        return True, ""
