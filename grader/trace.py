@@ -63,10 +63,24 @@ class Register:
     access: str = "rw"
     description: str = ""
     fields: tuple[Field, ...] = ()
+    count: int = 1  # a register array (`NAME(u8)[32]`): `count` registers...
+    stride: int = 0  # ...`stride` bytes apart (default: the register's size)
 
     @property
     def size(self) -> int:
         return self.width // 8
+
+    @property
+    def span(self) -> int:
+        """Bytes covered by the register (all elements of an array)."""
+        return (self.count - 1) * (self.stride or self.size) + self.size
+
+    def locate(self, offset: int) -> tuple[int, int] | None:
+        """(array index, byte inside the element) of `offset`, None when not inside."""
+        if not self.offset <= offset < self.offset + self.span:
+            return None
+        index, byte = divmod(offset - self.offset, self.stride or self.size)
+        return (index, byte) if byte < self.size else None
 
     def decode(self, value: int) -> dict[str, int | str]:
         """Field name -> value (or the value's name) for a full-width value."""
@@ -86,11 +100,11 @@ class DeviceMap:
     bar: int
     registers: tuple[Register, ...]
 
-    def register_at(self, offset: int) -> tuple[Register, int] | None:
-        """The register covering `offset` and the byte position inside it."""
+    def register_at(self, offset: int) -> tuple[Register, int, int] | None:
+        """The register covering `offset`, the array index and the byte inside it."""
         for reg in self.registers:
-            if reg.offset <= offset < reg.offset + reg.size:
-                return reg, offset - reg.offset
+            if found := reg.locate(offset):
+                return reg, *found
         return None
 
     def register(self, name: str) -> Register | None:
@@ -116,7 +130,8 @@ def load_register_maps(lab_root: Path) -> list[DeviceMap]:
                 )
                 registers.append(Register(reg["name"], int(reg["offset"]), int(reg["width"]),
                                           reg.get("access", "rw"), reg.get("description", ""),
-                                          fields))
+                                          fields, int(reg.get("count", 1)),
+                                          int(reg.get("stride", 0))))
             devices.append(DeviceMap(dev["name"], dev["region"], int(dev.get("bar", 0)),
                                      tuple(registers)))
         return devices
@@ -134,7 +149,7 @@ class Access:
     size: int
     value: int
     register: str = ""
-    part: str = ""  # "[1]" for the second byte of a register accessed bytewise
+    part: str = ""  # "[1]": 2nd byte of a register read bytewise; "[5]": element 5 of an array
     fields: dict[str, int | str] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -172,7 +187,7 @@ def _merge(accesses: list[Access], devices: dict[str, DeviceMap]) -> list[Access
     while i < len(accesses):
         first = accesses[i]
         reg = devices[first.device].register(first.register) if first.register else None
-        if reg is None or first.part != "[0]" or first.size >= reg.size:
+        if reg is None or reg.count > 1 or first.part != "[0]" or first.size >= reg.size:
             merged.append(first)
             i += 1
             continue
@@ -222,11 +237,13 @@ def decode(trace_file: Path | None, devices: list[DeviceMap]) -> Trace:
                 value = int(m["value"], 16) & ((1 << (8 * size)) - 1)
                 access = Access("R" if m["op"] == "read" else "W", dev.name, offset, size, value)
                 if found := dev.register_at(offset):
-                    reg, byte = found
+                    reg, index, byte = found
                     access.register = reg.name
+                    element = f"[{index}]" if reg.count > 1 else ""
                     if byte or access.size < reg.size:
-                        access.part = f"[{byte}]"
+                        access.part = f"{element}.{byte}" if element else f"[{byte}]"
                     else:
+                        access.part = element
                         access.fields = reg.decode(access.value)
                 raw.append(access)
             elif m := MAPPING.search(line):

@@ -6,7 +6,7 @@
     must = "R COUNT"                   # at least one matching access
     [[trace_checks]]
     name = "count_is_read_only"
-    never = "W COUNT"                  # no matching access at all
+    never = "W COUNT"                  # no matching access (and the device was used)
     [[trace_checks]]
     name = "arms_before_reading"
     order = ["W TEST", "R COUNT"]      # a match of the first before the first match of the second
@@ -125,6 +125,11 @@ class TraceCheck:
             return False, (f"the device never saw `{first.text}`: the driver must access "
                            f"{first.register} ({len(accesses)} accesses recorded)")
         if self.rule == "never":
+            device_used = any(a.op in ("R", "W") and (not first.device or a.device == first.device)
+                              for a in accesses)
+            if not device_used:
+                # "Never did X" only means something for a driver that drove the device.
+                return False, "the driver never accessed the device's registers"
             if not hits:
                 return True, ""
             shown = "; ".join(f"#{i + 1} {accesses[i].text()}" for i in hits[:3])

@@ -16,6 +16,7 @@ TESTDEV = DeviceMap("pci-testdev", "pci-testdev-mmio", 0, (
     Register("OFFSET", 0x4, 32, "r", fields=(Field("offset", 31, 0),)),
     Register("DATA", 0x8, 8, fields=(Field("data", 7, 0),)),
     Register("COUNT", 0xC, 32, "r", fields=(Field("count", 31, 0),)),
+    Register("NAME", 0x10, 8, "r", count=32, stride=1),
 ))
 EDU = DeviceMap("edu", "edu-mmio", 0, (
     Register("DMA_CMD", 0x98, 32, fields=(
@@ -43,6 +44,11 @@ def test_bytewise_pieces_merge_into_one_register_access(recorded: Trace) -> None
     counts = [a for a in recorded.accesses if a.register == "COUNT"]
     assert counts and all(a.size == 4 and a.part == "" for a in counts)
     assert counts[0].fields == {"count": 3}
+
+
+def test_register_arrays_name_each_element(recorded: Trace) -> None:
+    name = [a.text() for a in recorded.accesses if a.register == "NAME"][:3]
+    assert name == ["R NAME[0] = 0x6d", "R NAME[1] = 0x6d", "R NAME[2] = 0x69"]
 
 
 def test_values_are_masked_to_the_access_size(recorded: Trace) -> None:
@@ -89,6 +95,10 @@ def test_must_and_never_name_the_register() -> None:
     assert not ok and "IRQ_ACK" in message
     ok, message = _check(never="W IRQ_RAISE").evaluate(trace)
     assert not ok and "W IRQ_RAISE" in message and "#1" in message
+    assert _check(never="W IRQ_ACK").evaluate(trace) == (True, "")
+    # a driver that never touched the device earns nothing from a "never" rule
+    ok, message = _check(never="W IRQ_ACK").evaluate(Trace([]))
+    assert not ok and "never accessed" in message
 
 
 def test_order_and_each_then() -> None:
