@@ -249,10 +249,11 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
     key = pair_key(source, fragment, rustc)
     final = cache / "kernels" / key
     with _locked(cache / "kernels" / f".{key}.lock"):
+        course_pair = spec == DEFAULT_SOURCE and fragment_path == course_fragment()
         if (final / PAIR_FILE).is_file():
-            pair = KernelPair.load(final)
-            _point_latest(cache, key)
-            return pair
+            if course_pair:
+                _point_latest(cache, key)
+            return KernelPair.load(final)
         from grader import toolchain
 
         toolchain.require()
@@ -297,10 +298,31 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
             config_sha256=hashlib.sha256(config.encode()).hexdigest(), rustc=rustc,
             built_s=round(time.monotonic() - started, 1),
         )
+        reporter.begin("smoke test: an out-of-tree build of samples/rust/rust_minimal.rs")
+        _smoke_test(pair, work / "smoke")
+        reporter.end("ok")
         pair.save()
         work.rename(final)
-        _point_latest(cache, key)
+        if course_pair:
+            _point_latest(cache, key)
         return KernelPair.load(final)
+
+
+def _smoke_test(pair: KernelPair, scratch: Path) -> None:
+    """Build the kernel's own minimal Rust sample out of tree against the new pair.
+
+    A pair that cannot build a module is not a pair; this also fills the pair's
+    cache of compiler-probe answers, so later builds are fast even where the
+    pair is mounted read-only.
+    """
+    from grader.modbuild import build_module
+
+    result = build_module(pair, pair.tree / "samples/rust/rust_minimal.rs", "rust_minimal",
+                          scratch, timeout=600)
+    shutil.rmtree(scratch, ignore_errors=True)
+    if not result.ok:
+        details = "\n".join(d.short() for d in result.errors) or result.log
+        raise KernelError(f"the new kernel pair cannot build a Rust module:\n{details}")
 
 
 def _point_latest(cache: Path, key: str) -> None:
@@ -312,7 +334,8 @@ def _point_latest(cache: Path, key: str) -> None:
 
 
 def find(explicit: str | Path | None = None, cache: Path | None = None) -> KernelPair:
-    """The pair to use: an explicit path, else $KDLAB_KERNEL, else the last one built."""
+    """The pair to use: an explicit path, else $KDLAB_KERNEL, else the course pair
+    (the default source with the course fragment; `kernels/latest` points at it)."""
     chosen = explicit or os.environ.get("KDLAB_KERNEL")
     if chosen:
         return KernelPair.load(Path(chosen))

@@ -117,8 +117,8 @@ def missing_report(findings: list[Finding] | None = None) -> str:
     return (
         "kdlab needs tools that this machine does not have:\n"
         + "\n".join(lines)
-        + "\nInstall them (Debian trixie has every one), or work inside the toolchain image "
-        f"{TOOLCHAIN_IMAGE} (built by `./setup`)."
+        + "\nInstall them (Debian trixie has every one), or run kdlab inside the toolchain "
+        f"image {TOOLCHAIN_IMAGE} (built by `./setup`): `scripts/in-toolchain kdlab ...`."
     )
 
 
