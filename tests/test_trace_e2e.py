@@ -31,7 +31,7 @@ def test_pci_solution_trace_names_registers_and_fields(pair) -> None:
     assert count["fields"] == {"count": 3} and count["size"] == 4  # four byte reads, merged
     assert all(a["offset"] < 0x1000 for a in accesses if a["op"] in ("R", "W"))
     checks = {t["name"]: t for t in result["tests"]}
-    assert checks["selects_test_before_count"]["status"] == "pass"
+    assert checks["idles_on_unbind"]["status"] == "pass"
     assert checks["never_writes_count"]["status"] == "pass"
 
 

@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * eductl: the guest-side test driver for lab 05 (edu capstone).
+ *
+ * Usage: eductl COMMAND [ARG]; each command is one check, prints what it
+ * expected and what it saw when something is wrong, and exits 0 (ok) or 1.
+ *
+ * The ioctl interface of /dev/edu (see the lab's README.md):
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct edu_stats {
+	uint32_t irqs;        /* interrupts handled (IRQ status was non-zero) */
+	uint32_t fact_irqs;   /* ... whose status had the factorial bit 0x1 */
+	uint32_t dma_irqs;    /* ... whose status had the DMA bit 0x100 */
+	uint32_t raise_irqs;  /* ... whose status had any other bit */
+	uint32_t last_status; /* IRQ status seen by the last interrupt */
+	uint32_t irq_status;  /* IRQ_STATUS register now */
+};
+
+struct edu_dma {
+	uint64_t buf;    /* user buffer */
+	uint32_t offset; /* offset in the device's 4 KiB buffer */
+	uint32_t len;    /* bytes; offset + len <= 4096 */
+};
+
+#define EDU_IOC_ID _IOR('E', 0x01, uint32_t)
+#define EDU_IOC_LIVENESS _IOWR('E', 0x02, uint32_t)
+#define EDU_IOC_FACTORIAL _IOWR('E', 0x03, uint32_t)
+#define EDU_IOC_RAISE _IOW('E', 0x04, uint32_t)
+#define EDU_IOC_STATS _IOR('E', 0x05, struct edu_stats)
+#define EDU_IOC_DMA_WRITE _IOW('E', 0x06, struct edu_dma)
+#define EDU_IOC_DMA_READ _IOW('E', 0x07, struct edu_dma)
+
+#define EDU_ID 0x010000edu
+#define BUF_SIZE 4096
+
+static int fd = -1;
+
+static void open_dev(void)
+{
+	fd = open("/dev/edu", O_RDWR);
+	if (fd < 0) {
+		printf("open(/dev/edu): %s\n", strerror(errno));
+		if (errno == ENOENT)
+			printf("hint: the module must register a misc device named \"edu\"\n");
+		else if (errno == ENODEV)
+			printf("hint: open() found no bound edu device (did probe succeed?)\n");
+		exit(1);
+	}
+}
+
+/* ioctl or exit(1) with a message naming the request. */
+static void xioctl(unsigned long req, void *arg, const char *what)
+{
+	if (ioctl(fd, req, arg) == 0)
+		return;
+	printf("%s failed: %s\n", what, strerror(errno));
+	if (errno == ETIMEDOUT)
+		printf("hint: the driver timed out waiting for the interrupt: is the handler "
+		       "registered, does it count this event and wake the waiter?\n");
+	else if (errno == ENOTTY)
+		printf("hint: ENOTTY: this operation is not implemented yet\n");
+	exit(1);
+}
+
+static struct edu_stats stats(void)
+{
+	struct edu_stats s;
+
+	xioctl(EDU_IOC_STATS, &s, "EDU_IOC_STATS");
+	return s;
+}
+
+static uint32_t factorial(uint32_t n)
+{
+	uint32_t r = 1;
+
+	while (n > 0)
+		r *= n--;
+	return r;
+}
+
+static uint32_t rng_state;
+
+static uint32_t rng(void)
+{
+	/* xorshift32: deterministic patterns, reproducible failures */
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+static void pattern(uint8_t *buf, size_t len, uint32_t seed)
+{
+	rng_state = seed * 2654435761u + 1;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = rng() >> 24;
+}
+
+static int dma(unsigned long req, void *buf, uint32_t offset, uint32_t len)
+{
+	struct edu_dma d = { .buf = (uintptr_t)buf, .offset = offset, .len = len };
+
+	return ioctl(fd, req, &d);
+}
+
+static void dma_write(const void *buf, uint32_t offset, uint32_t len)
+{
+	if (dma(EDU_IOC_DMA_WRITE, (void *)buf, offset, len) == 0)
+		return;
+	printf("EDU_IOC_DMA_WRITE (offset %u, %u bytes) failed: %s\n", offset, len,
+	       strerror(errno));
+	if (errno == ETIMEDOUT)
+		printf("hint: no DMA completion interrupt: set DMA_CMD bit 2 (0x4) and count "
+		       "IRQ status bit 0x100 in the handler\n");
+	exit(1);
+}
+
+static void dma_read(void *buf, uint32_t offset, uint32_t len)
+{
+	if (dma(EDU_IOC_DMA_READ, buf, offset, len) == 0)
+		return;
+	printf("EDU_IOC_DMA_READ (offset %u, %u bytes) failed: %s\n", offset, len,
+	       strerror(errno));
+	if (errno == ETIMEDOUT)
+		printf("hint: no DMA completion interrupt: set DMA_CMD bit 2 (0x4) and count "
+		       "IRQ status bit 0x100 in the handler\n");
+	exit(1);
+}
+
+/* Compares a read-back with what the device should hold; explains the first difference. */
+static int compare(const char *what, const uint8_t *want, const uint8_t *got, uint32_t len)
+{
+	uint32_t bad = 0, first = 0, good_prefix = len;
+
+	for (uint32_t i = 0; i < len; i++) {
+		if (want[i] != got[i]) {
+			if (!bad)
+				first = i;
+			bad++;
+		}
+	}
+	if (!bad)
+		return 0;
+	for (uint32_t i = 0; i < len; i++) {
+		if (want[i] != got[i]) {
+			good_prefix = i;
+			break;
+		}
+	}
+	printf("%s: %u of %u bytes differ, first at byte %u (expected 0x%02x, got 0x%02x)\n",
+	       what, bad, len, first, want[first], got[first]);
+	if (good_prefix > 0 && good_prefix < len)
+		printf("hint: the first %u bytes are right, the rest is not: is DMA_COUNT the "
+		       "length in bytes?\n", good_prefix);
+	return 1;
+}
+
+static int delta_eq(const char *what, uint32_t before, uint32_t after, uint32_t want,
+		    const char *hint)
+{
+	if (after - before == want)
+		return 0;
+	printf("%s grew by %u, expected %u\n", what, after - before, want);
+	if (hint)
+		printf("hint: %s\n", hint);
+	return 1;
+}
+
+static int status_clear(const struct edu_stats *s)
+{
+	if (s->irq_status == 0)
+		return 0;
+	printf("IRQ_STATUS (0x24) is 0x%x after the interrupts were handled, expected 0\n",
+	       s->irq_status);
+	printf("hint: the handler must acknowledge what it saw by writing those bits to "
+	       "IRQ_ACK (0x64)\n");
+	return 1;
+}
+
+static int cmd_id(void)
+{
+	uint32_t id = 0;
+
+	xioctl(EDU_IOC_ID, &id, "EDU_IOC_ID");
+	if (id == EDU_ID)
+		return 0;
+	printf("ID: expected 0x%08x, got 0x%08x\n", EDU_ID, id);
+	return 1;
+}
+
+static int cmd_liveness(void)
+{
+	uint32_t values[] = { 0, 1, 0xffffffff, 0x12345678, 0xdeadbeef, 0x80000000, 0, 0 };
+	int bad = 0;
+
+	rng_state = 0x5eed;
+	values[6] = rng();
+	values[7] = rng();
+	for (unsigned int i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		uint32_t v = values[i];
+
+		xioctl(EDU_IOC_LIVENESS, &v, "EDU_IOC_LIVENESS");
+		if (v != ~values[i]) {
+			printf("liveness(0x%08x): expected 0x%08x, got 0x%08x\n", values[i],
+			       ~values[i], v);
+			bad = 1;
+		}
+	}
+	if (bad)
+		printf("hint: write the value to LIVENESS (0x04), then read it back\n");
+	return bad;
+}
+
+static int cmd_fact(void)
+{
+	/*
+	 * 0..20 (n! wraps modulo 2^32 from 13 on, as on the device), then a large n: the
+	 * device multiplies n times, so 20000000! takes it tens of milliseconds (the result
+	 * is 0: 2^32 divides n! for n >= 34). Reading too early returns n itself.
+	 */
+	static const uint32_t big = 20000000;
+	int bad = 0, early = 0;
+
+	for (uint32_t n = 0; n <= 21; n++) {
+		uint32_t arg = n <= 20 ? n : big, v = arg, want = factorial(arg <= 40 ? arg : 40);
+
+		xioctl(EDU_IOC_FACTORIAL, &v, "EDU_IOC_FACTORIAL");
+		if (v != want) {
+			if (bad < 5)
+				printf("factorial(%u): expected %u, got %u\n", arg, want, v);
+			if (v == arg)
+				early++;
+			bad++;
+		}
+	}
+	if (bad) {
+		printf("%d of 22 factorials wrong\n", bad);
+		if (early)
+			printf("hint: %d results were n itself: FACTORIAL was read before the device "
+			       "finished\n", early);
+		printf("hint: the device computes in the background: read FACTORIAL only once "
+		       "STATUS.computing (bit 0) is clear, e.g. after the completion interrupt\n");
+	}
+	return bad != 0;
+}
+
+static int cmd_fact_irqs(void)
+{
+	struct edu_stats a, b;
+	uint32_t v;
+	int bad = 0;
+
+	a = stats();
+	for (uint32_t n = 0; n <= 12; n++) {
+		v = n;
+		xioctl(EDU_IOC_FACTORIAL, &v, "EDU_IOC_FACTORIAL");
+	}
+	b = stats();
+	bad |= delta_eq("fact_irqs", a.fact_irqs, b.fact_irqs, 13,
+			"one interrupt per factorial: set STATUS bit 7 (0x80) before writing "
+			"FACTORIAL, count IRQ status bit 0x1 once per interrupt");
+	bad |= delta_eq("irqs", a.irqs, b.irqs, 13, NULL);
+	bad |= delta_eq("raise_irqs", a.raise_irqs, b.raise_irqs, 0,
+			"factorial interrupts must not count as raised ones: was an older "
+			"raised bit never acknowledged?");
+	bad |= delta_eq("dma_irqs", a.dma_irqs, b.dma_irqs, 0, NULL);
+	bad |= status_clear(&b);
+	if (b.last_status != 0x1) {
+		printf("last interrupt status: expected 0x1 (factorial), got 0x%x\n",
+		       b.last_status);
+		bad = 1;
+	}
+	return bad;
+}
+
+static int cmd_raise(void)
+{
+	struct edu_stats a, b;
+	int bad = 0;
+
+	a = stats();
+	for (int i = 0; i < 10; i++) {
+		uint32_t bits = 1u << (16 + i);
+
+		xioctl(EDU_IOC_RAISE, &bits, "EDU_IOC_RAISE");
+	}
+	b = stats();
+	bad |= delta_eq("raise_irqs", a.raise_irqs, b.raise_irqs, 10,
+			"count one raised interrupt for each interrupt whose status has bits "
+			"other than 0x1 and 0x100");
+	bad |= delta_eq("irqs", a.irqs, b.irqs, 10, NULL);
+	bad |= delta_eq("fact_irqs", a.fact_irqs, b.fact_irqs, 0,
+			"a raised interrupt is not a factorial: was the factorial bit 0x1 "
+			"left unacknowledged?");
+	bad |= delta_eq("dma_irqs", a.dma_irqs, b.dma_irqs, 0, NULL);
+	bad |= status_clear(&b);
+	if (b.last_status != 1u << 25) {
+		printf("last interrupt status: expected 0x%x (the last value raised), got 0x%x\n",
+		       1u << 25, b.last_status);
+		if ((b.last_status & (1u << 25)) && b.last_status != (1u << 25))
+			printf("hint: older bits are still set in IRQ_STATUS: acknowledge them "
+			       "(IRQ_ACK, 0x64)\n");
+		bad = 1;
+	}
+	return bad;
+}
+
+static int cmd_dma(void)
+{
+	static uint8_t a[BUF_SIZE], b[1024], c[512], want[BUF_SIZE], got[BUF_SIZE];
+	int bad = 0;
+
+	pattern(a, sizeof(a), 1);
+	pattern(b, sizeof(b), 2);
+	pattern(c, sizeof(c), 3);
+	dma_write(a, 0, BUF_SIZE);
+	dma_write(b, 1024, sizeof(b));
+	dma_write(c, BUF_SIZE - sizeof(c), sizeof(c));
+	memcpy(want, a, BUF_SIZE);
+	memcpy(want + 1024, b, sizeof(b));
+	memcpy(want + BUF_SIZE - sizeof(c), c, sizeof(c));
+
+	memset(got, 0, sizeof(got));
+	dma_read(got, 0, BUF_SIZE);
+	bad |= compare("4096-byte read at offset 0 (after writes of 4096 bytes at 0, 1024 at "
+		       "1024, 512 at 3584)", want, got, BUF_SIZE);
+	if (bad) {
+		static const uint8_t zeros[BUF_SIZE];
+
+		if (!memcmp(got, zeros, BUF_SIZE))
+			printf("hint: all zeros, what the device buffer holds before any write: did "
+			       "the writes reach the device? DMA_CMD bit 1 (0x2) must be clear for "
+			       "RAM -> device\n");
+		/* What a bounce buffer still holds if the read went the wrong way. */
+		else if (!memcmp(got, c, sizeof(c)))
+			printf("hint: the start of the result holds your last DMA write: did the "
+			       "read DMA go from RAM to the device? DMA_CMD bit 1 (0x2) means "
+			       "device -> RAM\n");
+		return 1;
+	}
+
+	memset(got, 0, sizeof(got));
+	dma_read(got, 1000, 100);
+	bad |= compare("100-byte read at offset 1000", want + 1000, got, 100);
+	return bad;
+}
+
+static int cmd_dma_irqs(void)
+{
+	static uint8_t buf[256];
+	struct edu_stats a, b;
+	int bad = 0;
+
+	pattern(buf, sizeof(buf), 4);
+	a = stats();
+	dma_write(buf, 0, sizeof(buf));
+	dma_read(buf, 0, sizeof(buf));
+	b = stats();
+	bad |= delta_eq("dma_irqs", a.dma_irqs, b.dma_irqs, 2,
+			"one interrupt per transfer: set DMA_CMD bit 2 (0x4), count IRQ status "
+			"bit 0x100");
+	bad |= delta_eq("irqs", a.irqs, b.irqs, 2, NULL);
+	bad |= delta_eq("fact_irqs", a.fact_irqs, b.fact_irqs, 0, NULL);
+	bad |= delta_eq("raise_irqs", a.raise_irqs, b.raise_irqs, 0, NULL);
+	bad |= status_clear(&b);
+	if (b.last_status != 0x100) {
+		printf("last interrupt status: expected 0x100 (DMA), got 0x%x\n", b.last_status);
+		bad = 1;
+	}
+	return bad;
+}
+
+/* One worker of the concurrency test: factorials and liveness checks, or raises. */
+static int worker(int id, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		uint32_t n = (i + id * 5) % 13, v = n, l = 0x1000 * id + i;
+
+		if (id == 2) {
+			uint32_t bits = 1u << (16 + i % 8);
+
+			xioctl(EDU_IOC_RAISE, &bits, "EDU_IOC_RAISE");
+			continue;
+		}
+		xioctl(EDU_IOC_FACTORIAL, &v, "EDU_IOC_FACTORIAL");
+		if (v != factorial(n)) {
+			printf("process %d: factorial(%u): expected %u, got %u\n", id, n,
+			       factorial(n), v);
+			return 1;
+		}
+		v = l;
+		xioctl(EDU_IOC_LIVENESS, &v, "EDU_IOC_LIVENESS");
+		if (v != ~l) {
+			printf("process %d: liveness(0x%x): expected 0x%x, got 0x%x\n", id, l, ~l,
+			       v);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int cmd_concurrent(void)
+{
+	const int rounds = 60;
+	struct edu_stats a, b;
+	int bad = 0;
+	pid_t pids[3];
+
+	a = stats();
+	for (int id = 0; id < 3; id++) {
+		pids[id] = fork();
+		if (pids[id] == 0) {
+			fflush(stdout);
+			_exit(worker(id, rounds));
+		}
+	}
+	for (int id = 0; id < 3; id++) {
+		int st;
+
+		waitpid(pids[id], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bad = 1;
+	}
+	fflush(stdout);
+	if (bad)
+		printf("hint: three processes used /dev/edu at once: a result that is n itself "
+		       "was read too early; one that belongs to another request means operations "
+		       "interleaved: hold a mutex across write, wait and read\n");
+	b = stats();
+	bad |= delta_eq("fact_irqs", a.fact_irqs, b.fact_irqs, 2 * rounds,
+			"each factorial's interrupt counted exactly once");
+	bad |= delta_eq("raise_irqs", a.raise_irqs, b.raise_irqs, rounds,
+			"each raised interrupt counted exactly once");
+	bad |= status_clear(&b);
+	return bad;
+}
+
+static int cmd_dma_repeat(void)
+{
+	static const uint32_t req[][2] = { { 17, 333 }, { 2048, 2048 }, { 4000, 96 } };
+	static uint8_t out[BUF_SIZE], in[BUF_SIZE];
+	int bad = 0;
+
+	for (unsigned int i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+		uint32_t off = req[i][0], len = req[i][1];
+		char what[80];
+
+		pattern(out, len, 10 + i);
+		memset(in, 0xa5, sizeof(in));
+		dma_write(out, off, len);
+		dma_read(in, off, len);
+		snprintf(what, sizeof(what), "round %u: %u bytes at offset %u", i + 1, len, off);
+		if (compare(what, out, in, len))
+			return 1;
+	}
+	return bad;
+}
+
+/* Fills the device buffer with a pattern (before a reload). */
+static int cmd_dma_fill(uint32_t seed)
+{
+	static uint8_t buf[BUF_SIZE];
+
+	pattern(buf, sizeof(buf), seed);
+	dma_write(buf, 0, BUF_SIZE);
+	return 0;
+}
+
+/* Checks the device buffer still holds the pattern (after a reload). */
+static int cmd_dma_check(uint32_t seed)
+{
+	static uint8_t want[BUF_SIZE], got[BUF_SIZE];
+
+	pattern(want, sizeof(want), seed);
+	memset(got, 0, sizeof(got));
+	dma_read(got, 0, BUF_SIZE);
+	if (!compare("device buffer after the module was reloaded", want, got, BUF_SIZE))
+		return 0;
+	printf("hint: the device keeps its buffer across a reload, only a DMA that really "
+	       "reached it can be read back: check DMA_CMD's direction bit (0x2) for both "
+	       "transfers and DMA_COUNT\n");
+	return 1;
+}
+
+static int cmd_dma_range(void)
+{
+	static uint8_t buf[BUF_SIZE];
+	static const struct {
+		unsigned long req;
+		const char *name;
+		uint32_t offset, len;
+	} bad_req[] = {
+		/*
+		 * Small overruns only, reads first: a driver that does not check makes QEMU's
+		 * edu copy past its 4 KiB buffer (into its DMA mask, right behind it).
+		 */
+		{ EDU_IOC_DMA_READ, "EDU_IOC_DMA_READ", 4090, 8 },
+		{ EDU_IOC_DMA_READ, "EDU_IOC_DMA_READ", 4096, 4 },
+		{ EDU_IOC_DMA_WRITE, "EDU_IOC_DMA_WRITE", 4092, 8 },
+	};
+	int bad = 0;
+
+	pattern(buf, sizeof(buf), 5);
+	dma_write(buf, 4095, 1);
+	dma_read(buf, 4095, 1);
+	for (unsigned int i = 0; i < sizeof(bad_req) / sizeof(bad_req[0]); i++) {
+		int rc = dma(bad_req[i].req, buf, bad_req[i].offset, bad_req[i].len);
+
+		if (rc == 0 || errno != EINVAL) {
+			printf("%s of %u bytes at offset %u: expected EINVAL, got %s\n",
+			       bad_req[i].name, bad_req[i].len, bad_req[i].offset,
+			       rc == 0 ? "success" : strerror(errno));
+			bad = 1;
+		}
+	}
+	if (bad)
+		printf("hint: the device copies whatever range it is given; reject offset + len "
+		       "> 4096 before programming the DMA engine\n");
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+	uint32_t arg = argc > 2 ? strtoul(argv[2], NULL, 0) : 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	open_dev();
+	if (!strcmp(cmd, "open"))
+		return 0;
+	if (!strcmp(cmd, "id"))
+		return cmd_id();
+	if (!strcmp(cmd, "liveness"))
+		return cmd_liveness();
+	if (!strcmp(cmd, "fact"))
+		return cmd_fact();
+	if (!strcmp(cmd, "fact-irqs"))
+		return cmd_fact_irqs();
+	if (!strcmp(cmd, "raise"))
+		return cmd_raise();
+	if (!strcmp(cmd, "dma"))
+		return cmd_dma();
+	if (!strcmp(cmd, "dma-irqs"))
+		return cmd_dma_irqs();
+	if (!strcmp(cmd, "concurrent"))
+		return cmd_concurrent();
+	if (!strcmp(cmd, "dma-repeat"))
+		return cmd_dma_repeat();
+	if (!strcmp(cmd, "dma-fill"))
+		return cmd_dma_fill(arg);
+	if (!strcmp(cmd, "dma-check"))
+		return cmd_dma_check(arg);
+	if (!strcmp(cmd, "dma-range"))
+		return cmd_dma_range();
+	printf("usage: eductl open|id|liveness|fact|fact-irqs|raise|dma|dma-irqs|concurrent|"
+	       "dma-repeat|dma-fill SEED|dma-check SEED|dma-range\n");
+	return 2;
+}

@@ -1,0 +1,86 @@
+# Lab 05 guest tests: /init loaded edu.ko; QEMU has one `-device edu`.
+# Each test is one `eductl` command (guest/eductl.c), which explains what it saw.
+. /lib/kdlab/ktap.sh
+
+EDUCTL=/lab/eductl
+
+# The sysfs directory of the edu device (vendor 0x1234, device 0x11e8).
+edu_sysfs() {
+    for d in /sys/bus/pci/devices/*; do
+        if [ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ]; then
+            echo "$d"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The module that drives the edu device, empty when it is not bound.
+edu_driver_module() {
+    d=$(edu_sysfs) || return 1
+    [ -e "$d/driver/module" ] || return 1
+    basename "$(readlink "$d/driver/module")"
+}
+
+device_bound() {
+    expect_eq "insmod exit status" 0 "$INSMOD_RC" || { cat /tmp/insmod.err 2>/dev/null; return 1; }
+    edu_sysfs >/dev/null || { echo "no edu device in the guest (QEMU setup problem)"; return 1; }
+    mod=$(edu_driver_module)
+    if [ "$mod" != edu ]; then
+        echo "the edu PCI device is not bound to the edu module (bound to: '${mod:-nothing}')"
+        echo "hint: match class 0x00ff00 in the ID table, check vendor 0x1234 and device" \
+            "0x11e8 in probe, and return Ok from probe"
+        dmesg | grep -i edu | tail -n 5
+        return 1
+    fi
+    [ -c /dev/edu ] || { echo "/dev/edu is missing: register a misc device named \"edu\""; return 1; }
+    $EDUCTL open
+}
+
+# Unloads and reloads the module; checks that /dev/edu and the binding come and go.
+reload() {
+    rmmod edu || { echo "rmmod edu failed"; return 1; }
+    if [ -e /dev/edu ]; then
+        echo "/dev/edu still exists after rmmod: the misc device was not deregistered"
+        return 1
+    fi
+    if [ -n "$(edu_driver_module)" ]; then
+        echo "the edu device is still bound after rmmod"
+        return 1
+    fi
+    insmod /lab/edu.ko || { echo "insmod edu.ko failed after rmmod"; dmesg | tail -n 5; return 1; }
+    [ "$(edu_driver_module)" = edu ] || {
+        echo "the edu device was not bound again after insmod"
+        dmesg | tail -n 5
+        return 1
+    }
+}
+
+reload_rebinds() {
+    reload || return 1
+    $EDUCTL id || return 1
+    # Interrupts work again: the vectors and the handler were freed and allocated again.
+    $EDUCTL raise || { echo "(after rmmod and insmod)"; return 1; }
+}
+
+dma_reaches_device() {
+    $EDUCTL dma-fill 7 || return 1
+    reload || return 1
+    $EDUCTL dma-check 7
+}
+
+ktap_plan 13
+ktap_test device_bound device_bound
+ktap_test id_register $EDUCTL id
+ktap_test liveness $EDUCTL liveness
+ktap_test factorial_values $EDUCTL fact
+ktap_test factorial_interrupts $EDUCTL fact-irqs
+ktap_test raised_interrupts $EDUCTL raise
+ktap_test dma_roundtrip $EDUCTL dma
+ktap_test dma_interrupts $EDUCTL dma-irqs
+ktap_test concurrent_users $EDUCTL concurrent
+ktap_test repeated_dma $EDUCTL dma-repeat
+ktap_test reload_rebinds reload_rebinds
+ktap_test dma_reaches_device dma_reaches_device
+# Last: a driver that does not check the range makes the device copy outside its buffer.
+ktap_test dma_range_checked $EDUCTL dma-range
