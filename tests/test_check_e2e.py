@@ -92,3 +92,25 @@ def test_kvm_choice_off_uses_tcg(pair) -> None:
     result = check.run(HELLO, HELLO / "hello.rs", pair, kvm="off")
     assert result.accel == "tcg"
     assert result.score == result.max_score
+
+
+def test_pair_is_relocatable_and_works_read_only(pair) -> None:
+    """The pair mounted read-only at another path, in a fresh toolchain container."""
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as err:
+        pytest.fail(f"the relocation test needs the Docker engine: {err}")
+    repo = str(LABS.parent)
+    output = client.containers.run(
+        "kdlab/toolchain:trixie",
+        ["kdlab", "--kernel", "/opt/elsewhere", "check", f"{repo}/labs/00-hello", "--source",
+         f"{repo}/labs/00-hello/hello.rs", "--json"],
+        volumes={str(pair.root): {"bind": "/opt/elsewhere", "mode": "ro"},
+                 repo: {"bind": repo, "mode": "ro"}},
+        environment={"PYTHONPATH": repo, "KDLAB_CACHE": "/tmp/kdlab"},
+        network_disabled=True, remove=True, stderr=False,
+    )
+    result = json.loads(output)
+    assert result["score"] == result["max_score"], result["tests"]
