@@ -36,7 +36,7 @@ def test_bad_sources_say_what_to_do(spec: str, message: str, tmp_path: Path) -> 
 def test_not_a_tarball_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "linux.zip"
     path.write_text("x")
-    with pytest.raises(kernel.KernelError, match="expected a .tar"):
+    with pytest.raises(kernel.KernelError, match=r"expected a \.tar"):
         kernel.resolve_source(str(path), tmp_path)
 
 
