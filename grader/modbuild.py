@@ -124,16 +124,24 @@ def _run_limited(cmd: list[str], cwd: Path, timeout: float,
 def probe_cache_args(pair: KernelPair) -> list[str]:
     """make arguments that answer Kbuild's compiler probes from the pair's cache.
 
-    The wrapper script is installed into the pair on first use (when the pair is
-    writable; a read-only pair built before simply runs the probes).
+    The wrapper script is (re)installed into the pair when missing or outdated and the
+    pair is writable; a read-only pair without it simply runs the probes.
     """
     wrapper = pair.root / "kdlab-cc"
-    if not wrapper.is_file():
+    script = (resources.files("grader") / "data" / "cc-probe-cache").read_bytes()
+    try:
+        current = wrapper.read_bytes() == script
+    except OSError:
+        current = False
+    if not current:
         try:
-            shutil.copy2(resources.files("grader") / "data" / "cc-probe-cache", wrapper)
-            wrapper.chmod(0o755)
+            tmp = wrapper.with_name(f".kdlab-cc.{os.getpid()}")
+            tmp.write_bytes(script)
+            tmp.chmod(0o755)
+            tmp.replace(wrapper)
         except OSError:
-            return []
+            if not wrapper.is_file():
+                return []
     return [f"CC={wrapper}"]
 
 
