@@ -69,6 +69,13 @@ class Pattern:
         return all(_value_is(access.fields.get(name), value) for name, value in self.fields)
 
 
+def _around(accesses: list[Access], index: int, before: int = 3, after: int = 3) -> str:
+    """The accesses around one, numbered as in the timeline, for the failure message."""
+    lines = [f"  {'>' if i == index else ' '} #{i + 1} {accesses[i].text()}"
+             for i in range(max(0, index - before), min(len(accesses), index + after + 1))]
+    return "\naround it:\n" + "\n".join(lines)
+
+
 def _value_is(actual: int | str | None, wanted: str) -> bool:
     if actual is None:
         return False
@@ -134,7 +141,7 @@ class TraceCheck:
                 return True, ""
             shown = "; ".join(f"#{i + 1} {accesses[i].text()}" for i in hits[:3])
             return False, (f"the driver did `{first.text}` {len(hits)} time(s), which it must "
-                           f"never do: {shown}")
+                           f"never do: {shown}" + _around(accesses, hits[0]))
         second = self.patterns[1]
         if self.rule == "order":
             later = next((i for i, a in enumerate(accesses) if second.matches(a)), None)
@@ -143,14 +150,15 @@ class TraceCheck:
             if not hits or hits[0] > later:
                 return False, (f"`{second.text}` (access #{later + 1}) came before any "
                                f"`{first.text}`: {second.register} must come after "
-                               f"{first.register}")
+                               f"{first.register}" + _around(accesses, later))
             return True, ""
         for n, start in enumerate(hits):
             end = hits[n + 1] if n + 1 < len(hits) else len(accesses)
             if not any(second.matches(a) for a in accesses[start + 1:end]):
                 return False, (f"`{first.text}` at access #{start + 1} was not followed by "
                                f"`{second.text}` (on {second.register}) before "
-                               + ("the next one" if end < len(accesses) else "the end"))
+                               + ("the next one" if end < len(accesses) else "the end")
+                               + _around(accesses, start))
         if not hits:
             return False, f"the device never saw `{first.text}`"
         return True, ""

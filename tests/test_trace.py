@@ -109,6 +109,7 @@ def test_order_and_each_then() -> None:
     assert each.evaluate(good) == (True, "")
     ok, message = each.evaluate(missed)
     assert not ok and "access #1" in message and "IRQ_ACK" in message
+    assert "> #1 W IRQ_RAISE = 0x1" in message and "#3 W IRQ_ACK = 0x1" in message  # excerpt
     assert not each.evaluate(Trace([]))[0]  # nothing raised: the behaviour never happened
     order = _check(order=["W IRQ_RAISE", "W IRQ_ACK"])
     assert order.evaluate(good)[0]
