@@ -1,0 +1,159 @@
+"""JupyterLab in a real browser: open a lab notebook, run it, see the results table.
+
+The test starts its own JupyterLab server on a free port (token auth, an
+isolated HOME and config so nothing of the machine's leaks in), drives Debian's
+chromium with Playwright (the system browser: no download), runs every cell,
+waits for the driver cell's ipywidgets progress and then its results table, and
+checks the table as rendered in the page. Screenshots go to
+build/artifacts/ (kept for CI and for looking at).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from grader.lab import Lab
+from tests import coursekit
+from tests.conftest import LABS, REPO
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+ASSIGNMENT = "00-hello"
+SERVER_START_S = 90
+RESULTS_TIMEOUT_MS = 300_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"jupyter lab exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"jupyter lab did not answer in {SERVER_START_S} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def jupyterlab():
+    """(base URL, token, notebook folder) of a JupyterLab started for this test."""
+    work = REPO / "build" / f"test-browser-{time.time_ns()}"
+    notebooks, home, config = work / "notebooks", work / "home", work / "config"
+    for folder in (notebooks, home, config / "labconfig"):
+        folder.mkdir(parents=True)
+    shutil.copy2(coursekit.COURSE / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", notebooks)
+    # No "news" prompt or other popups over the notebook.
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    token, port = secrets.token_hex(16), _free_port()
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config),
+           "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
+    log = work / "jupyter.log"
+    with log.open("w") as stream:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}"],
+            cwd=notebooks, env=env, stdout=stream, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(f"{base}/api/status?token={token}", proc, log)
+        yield base, token, notebooks
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.copy2(log, coursekit.ARTIFACTS / "browser-jupyter.log") \
+            if coursekit.ARTIFACTS.is_dir() else None
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: the toolchain image installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+def test_run_the_check_cell_and_see_the_results_table(jupyterlab, browser, pair) -> None:
+    base, token, _ = jupyterlab
+    lab = Lab.load(LABS / ASSIGNMENT)
+    coursekit.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/{ASSIGNMENT}.ipynb?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=120_000)
+
+    try:
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+        # The driver cell's ipywidgets progress: a bar and a live status line.
+        page.wait_for_selector(".jupyter-widgets .progress-bar", state="attached",
+                               timeout=60_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jupyter-widgets')]"
+            ".some(e => e.innerText.includes('building hello.rs as hello.ko'))",
+            timeout=60_000)
+        page.locator(".jupyter-widgets .progress-bar").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(coursekit.ARTIFACTS / "browser-00-hello-progress.png"))
+
+        table = page.wait_for_selector("table.kdlab-results", state="attached",
+                                       timeout=RESULTS_TIMEOUT_MS)
+        rows = table.query_selector_all("tbody tr.kdlab-test")
+        shown = {row.get_attribute("data-test"): row.inner_text() for row in rows}
+        assert list(shown) == [t.name for t in lab.tests]
+        policy = {"parameter_default"}  # course/course.toml hides it until grading
+        for name, text in shown.items():
+            assert ("hidden" if name in policy else "PASS") in text, (name, text)
+        total = table.query_selector(".kdlab-total").inner_text()
+        visible = sum(t.points for t in lab.tests if t.name not in policy)
+        assert total.startswith(f"{visible:g}/{visible:g}"), total
+        assert page.query_selector(".jupyter-widgets .progress-bar") is None  # now the results
+
+        table.scroll_into_view_if_needed()
+        page.screenshot(path=str(coursekit.ARTIFACTS / "browser-00-hello-results.png"))
+        # The grade cells ran on the same result: the last one printed its outcome.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".some(e => e.innerText.includes('PASS parameter_default'))", timeout=120_000)
+    except Exception:
+        page.screenshot(path=str(coursekit.ARTIFACTS / "browser-00-hello-failure.png"),
+                        full_page=True)
+        raise
+    finally:
+        page.close()
