@@ -129,7 +129,12 @@ def analyse(console: str) -> KernelLog:
                                         phase=_phase_name(log.phase)))
                 break
     for event in log.events:
-        if event.kind in FATAL | {"warning"} and not event.excerpt:
+        if event.kind == "rust_panic":
+            # The CPU stopped in the kernel's panic helper; where the student's code
+            # panicked is the location rustc compiled in: "hello.rs:37:13".
+            event.function = event.detail.rstrip(":")
+            event.excerpt = log.excerpt(event.line)
+        elif event.kind in FATAL | {"warning"} and not event.excerpt:
             for follow in lines[event.line: event.line + 40]:
                 if rip := RIP.search(follow):
                     event.function = rip["func"] + (f" [{rip['mod']}]" if rip["mod"] else "")

@@ -14,6 +14,7 @@ def test_rust_panic_in_init_is_the_cause_with_its_location() -> None:
     fatal = log.fatal
     assert fatal is not None and fatal.kind == "rust_panic"
     assert "hello.rs:37:13" in fatal.detail
+    assert fatal.function == "hello.rs:37:13"  # not the panic helper the CPU stopped in
     assert fatal.phase == "module load (init)"
     assert [e.kind for e in log.events][:2] == ["rust_panic", "bug"]
     assert "panic" in {e.kind for e in log.events}
