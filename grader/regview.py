@@ -122,7 +122,7 @@ def map_html(devices: list[DeviceMap]) -> str:
     out = []
     for dev in devices:
         rows = "".join(
-            f"<tr><td>0x{r.offset:02x}</td><td><code>{escape(r.name)}</code></td>"
+            f"<tr><td>0x{r.offset:02x}</td><td><code>{escape(r.label)}</code></td>"
             f"<td>{r.width}</td><td>{escape(r.access)}</td>"
             f"<td>{escape(_fields_summary(r))}</td><td>{escape(r.description)}</td></tr>"
             for r in dev.registers
@@ -148,7 +148,7 @@ def map_markdown(devices: list[DeviceMap]) -> str:
         out.append("| offset | register | width | access | fields | description |")
         out.append("|---|---|---|---|---|---|")
         for r in dev.registers:
-            out.append(f"| 0x{r.offset:02x} | `{r.name}` | {r.width} | {r.access} | "
+            out.append(f"| 0x{r.offset:02x} | `{r.label}` | {r.width} | {r.access} | "
                        f"{_md_cell(_fields_summary(r))} | {_md_cell(r.description)} |")
         fields = [(r, f) for r in dev.registers for f in r.fields if f.values or
                   (len(r.fields) > 1)]

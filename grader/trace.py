@@ -71,6 +71,11 @@ class Register:
         return self.width // 8
 
     @property
+    def label(self) -> str:
+        """The name as register maps show it: `NAME[32]` for an array."""
+        return f"{self.name}[{self.count}]" if self.count > 1 else self.name
+
+    @property
     def span(self) -> int:
         """Bytes covered by the register (all elements of an array)."""
         return (self.count - 1) * (self.stride or self.size) + self.size
