@@ -170,7 +170,7 @@ def test_a_real_lab_map_renders_and_decodes() -> None:
     devices = list(lab.register_maps)
     markdown = regview.map_markdown(devices)
     for reg in devices[0].registers:
-        assert f"`{reg.name}`" in markdown
+        assert f"`{reg.label}`" in markdown
         assert reg.name in regview.map_html(devices)
     reg = devices[0].registers[0]
     assert regview.decode_text(reg, 0).startswith(f"{reg.name} = 0x")
