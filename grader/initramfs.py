@@ -1,7 +1,8 @@
 """Assemble the guest's initramfs: busybox, kdlab's init, the module and the lab's tests.
 
 The archive is an uncompressed newc cpio (the kernel always accepts one, and
-skipping compression saves time on every boot). Guest helper programs written in
+skipping compression saves time on every boot): a cached base shared by every run,
+followed by a small archive of the run's own files. Guest helper programs written in
 C are compiled statically once and cached by content hash.
 """
 
@@ -13,6 +14,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -63,21 +65,52 @@ def compile_helper(source: Path, cache: Path) -> Path:
     return out
 
 
+def _cpio(root: Path, out: Path) -> None:
+    """Write the tree under `root` as a newc archive (owned by root, as the guest expects)."""
+    names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    with out.open("wb") as stream:
+        proc = subprocess.run(
+            ["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
+            input="\n".join(names).encode(), stdout=stream, stderr=subprocess.PIPE, check=False,
+        )
+    if proc.returncode != 0:
+        raise InitramfsError(f"cpio failed: {proc.stderr.decode(errors='replace')}")
+
+
+def base_archive(cache: Path) -> Path:
+    """The part every run shares (busybox, its applet links, init, the KTAP helpers),
+    archived once per content and reused: the kernel unpacks concatenated archives."""
+    parts = [_busybox(), _guest_asset("init"), _guest_asset("ktap.sh")]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:16]
+    archive = cache / "initramfs" / f"base-{digest}.cpio"
+    if archive.is_file():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
+        root = Path(scratch) / "root"
+        for sub in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "lab", "lib/kdlab"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(_busybox(), root / "bin/busybox")
+        for applet in _applets():
+            link = root / applet
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to("/bin/busybox")
+        shutil.copy2(_guest_asset("init"), root / "init")
+        shutil.copy2(_guest_asset("ktap.sh"), root / "lib/kdlab/ktap.sh")
+        (root / "init").chmod(0o755)
+        tmp = Path(scratch) / "base.cpio"
+        _cpio(root, tmp)
+        tmp.replace(archive)
+    return archive
+
+
 def assemble(lab: Lab, module_ko: Path | None, staging: Path, cache: Path,
              env: dict[str, str]) -> Path:
-    """Build `staging/initramfs.cpio` for one run and return its path."""
+    """Build `staging/initramfs.cpio` for one run: the shared base plus this run's files."""
     root = staging / "root"
-    for sub in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "lab", "lib/kdlab"):
+    for sub in ("etc", "lab"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(_busybox(), root / "bin/busybox")
-    for applet in _applets():
-        link = root / applet
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to("/bin/busybox")
-    shutil.copy2(_guest_asset("init"), root / "init")
-    shutil.copy2(_guest_asset("ktap.sh"), root / "lib/kdlab/ktap.sh")
-    (root / "init").chmod(0o755)
     (root / "etc/kdlab.env").write_text(
         "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
     )
@@ -89,13 +122,11 @@ def assemble(lab: Lab, module_ko: Path | None, staging: Path, cache: Path,
             shutil.copy2(binary, root / "lab" / item.stem)
         elif item.is_file():
             shutil.copy2(item, root / "lab" / item.name)
+    own = staging / "run.cpio"
+    _cpio(root, own)
     archive = staging / "initramfs.cpio"
-    names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
     with archive.open("wb") as out:
-        proc = subprocess.run(
-            ["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
-            input="\n".join(names).encode(), stdout=out, stderr=subprocess.PIPE, check=False,
-        )
-    if proc.returncode != 0:
-        raise InitramfsError(f"cpio failed: {proc.stderr.decode(errors='replace')}")
+        for part in (base_archive(cache), own):
+            with part.open("rb") as stream:
+                shutil.copyfileobj(stream, out)
     return archive
