@@ -158,7 +158,8 @@ def build_module(pair: KernelPair, source: Path, module: str, scratch: Path,
     cmd = ["make", "-C", str(pair.tree), f"M={scratch}", "LLVM=1", *probe_cache_args(pair),
            "KRUSTFLAGS=--error-format=json", "modules"]
     code, output = _run_limited(cmd, scratch, timeout,
-                                {"KDLAB_CC_CACHE": str(pair.root / "cc-probe-cache")})
+                                {"KDLAB_CC_CACHE": str(pair.root / "cc-probe-cache"),
+                                 "KDLAB_CCACHE_DIR": str(pair.root / "ccache")})
     seconds = time.monotonic() - started
     diagnostics, plain = parse_diagnostics(output, f"{module}.rs")
     ko = scratch / f"{module}.ko"
