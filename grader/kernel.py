@@ -259,43 +259,24 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
         toolchain.require()
         started = time.monotonic()
         work = cache / "kernels" / f".{key}.partial"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
         log = work / "build.log"
-        reporter.begin(f"unpacking {source.tarball.name}")
-        subprocess.run(["tar", "-xf", str(source.tarball), "-C", str(work)], check=True)
-        tops = [p for p in work.iterdir() if p.is_dir()]
-        if len(tops) != 1 or not (tops[0] / "Makefile").is_file():
-            raise KernelError(f"{source.tarball}: expected one top-level kernel source directory")
-        tree = tops[0].rename(work / "linux")
-        release = _tree_release(tree)
-        reporter.end(f"Linux {release}")
-
-        reporter.begin("configuring (tinyconfig + course fragment)")
-        _make(tree, "tinyconfig", log=log)
-        subprocess.run(
-            ["scripts/kconfig/merge_config.sh", "-m", ".config", str(fragment_path.resolve())],
-            cwd=tree, check=True, capture_output=True,
-        )
-        _make(tree, "olddefconfig", log=log)
-        config = (tree / ".config").read_text()
-        problems = config_mismatches(fragment, config)
-        if problems:
-            raise KernelError(
-                f"the configuration fragment {fragment_path} does not apply to Linux {release}:\n  "
-                + "\n  ".join(problems)
-                + "\n(a dependency is missing from the fragment, or this kernel does not have "
-                "the symbol; `make LLVM=1 rustavailable` in the tree tells whether Rust is usable)"
-            )
-        reporter.end("done")
-
+        if (work / ".configured").is_file():
+            # An interrupted build of the same key: make carries on where it stopped.
+            tree = work / "linux"
+            release = _tree_release(tree)
+            reporter.begin(f"resuming the interrupted build of Linux {release}")
+            reporter.end(str(work))
+        else:
+            tree, release = _unpack_and_configure(source, fragment_path, fragment, work, log,
+                                                  reporter)
         reporter.begin(f"building Linux {release} (LLVM=1)", total=EXPECTED_BUILD_STEPS)
         _make(tree, "all", jobs=jobs or os.cpu_count() or 1, reporter=reporter, log=log)
         reporter.end("bzImage and module build tree ready")
 
         pair = KernelPair(
             root=work, release=release, source=source.identity,
-            config_sha256=hashlib.sha256(config.encode()).hexdigest(), rustc=rustc,
+            config_sha256=hashlib.sha256((tree / ".config").read_bytes()).hexdigest(),
+            rustc=rustc,
             built_s=round(time.monotonic() - started, 1),
         )
         reporter.begin("smoke test: an out-of-tree build of samples/rust/rust_minimal.rs")
@@ -306,6 +287,40 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
         if course_pair:
             _point_latest(cache, key)
         return KernelPair.load(final)
+
+
+def _unpack_and_configure(source: KernelSource, fragment_path: Path, fragment: str, work: Path,
+                          log: Path, reporter: Reporter) -> tuple[Path, str]:
+    """A fresh tree configured as tinyconfig + fragment; every fragment symbol must hold."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    reporter.begin(f"unpacking {source.tarball.name}")
+    subprocess.run(["tar", "-xf", str(source.tarball), "-C", str(work)], check=True)
+    tops = [p for p in work.iterdir() if p.is_dir()]
+    if len(tops) != 1 or not (tops[0] / "Makefile").is_file():
+        raise KernelError(f"{source.tarball}: expected one top-level kernel source directory")
+    tree = tops[0].rename(work / "linux")
+    release = _tree_release(tree)
+    reporter.end(f"Linux {release}")
+
+    reporter.begin("configuring (tinyconfig + course fragment)")
+    _make(tree, "tinyconfig", log=log)
+    subprocess.run(
+        ["scripts/kconfig/merge_config.sh", "-m", ".config", str(fragment_path.resolve())],
+        cwd=tree, check=True, capture_output=True,
+    )
+    _make(tree, "olddefconfig", log=log)
+    problems = config_mismatches(fragment, (tree / ".config").read_text())
+    if problems:
+        raise KernelError(
+            f"the configuration fragment {fragment_path} does not apply to Linux {release}:\n  "
+            + "\n  ".join(problems)
+            + "\n(a dependency is missing from the fragment, or this kernel does not have "
+            "the symbol; `make LLVM=1 rustavailable` in the tree tells whether Rust is usable)"
+        )
+    (work / ".configured").write_text(release)
+    reporter.end("done")
+    return tree, release
 
 
 def _smoke_test(pair: KernelPair, scratch: Path) -> None:

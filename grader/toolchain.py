@@ -43,6 +43,7 @@ TOOLS: tuple[Tool, ...] = (
     Tool("flex", "flex", "flex", "kconfig"),
     Tool("bison", "bison", "bison", "kconfig"),
     Tool("bc", "bc", "bc", "kernel build"),
+    Tool("lz4", "lz4", "lz4", "compresses the kernel image (CONFIG_KERNEL_LZ4)"),
     Tool("cpio", "cpio", "cpio", "initramfs"),
     Tool("busybox", "busybox", "busybox-static", "guest userspace", (), ("--help",)),
     Tool("cc", "cc", "build-essential", "guest test programs (static)"),
