@@ -12,7 +12,7 @@ from grader import kernel, toolchain
 from grader.progress import Console, Silent
 
 #: Modules that add subcommands (course, image, grade...).
-EXTENSIONS: list[str] = []
+EXTENSIONS: list[str] = ["grader.course"]
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -52,6 +52,7 @@ def _cmd_kernel_list(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from grader import check
 
+    toolchain.require()
     reporter = Silent() if args.json else Console()
     result = check.run(
         Path(args.lab), Path(args.source), kernel.find(args.kernel), reporter=reporter,
@@ -74,8 +75,8 @@ def _cmd_skeleton(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so the docs and tests can inspect it)."""
     top = argparse.ArgumentParser(prog="kdlab", description=__doc__)
-    top.add_argument("--kernel", help="kernel pair directory (default: $KDLAB_KERNEL, else the "
-                     "last one built)")
+    top.add_argument("--kernel", help="kernel pair directory (default: $KDLAB_KERNEL, else "
+                     "the course pair: linux-source-7.3 with the course config)")
     sub = top.add_subparsers(dest="command", required=True)
 
     doctor = sub.add_parser("doctor", help="check the toolchain and the kernel pair")
