@@ -9,6 +9,7 @@ that fails is a result (score 0 with diagnostics), not an exception.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -123,24 +124,20 @@ def _run_limited(cmd: list[str], cwd: Path, timeout: float,
 def probe_cache_args(pair: KernelPair) -> list[str]:
     """make arguments that answer Kbuild's compiler probes from the pair's cache.
 
-    The wrapper script is (re)installed into the pair when missing or outdated and the
-    pair is writable; a read-only pair without it simply runs the probes.
+    The wrapper script is installed into the pair under a name carrying its content
+    hash, so checkouts of different kdlab versions sharing one pair never overwrite
+    each other's. A read-only pair without this version's wrapper runs the probes.
     """
-    wrapper = pair.root / "kdlab-cc"
     script = (resources.files("grader") / "data" / "cc-probe-cache").read_bytes()
-    try:
-        current = wrapper.read_bytes() == script
-    except OSError:
-        current = False
-    if not current:
+    wrapper = pair.root / f"kdlab-cc-{hashlib.sha256(script).hexdigest()[:12]}"
+    if not wrapper.is_file():
         try:
-            tmp = wrapper.with_name(f".kdlab-cc.{os.getpid()}")
+            tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}")
             tmp.write_bytes(script)
             tmp.chmod(0o755)
             tmp.replace(wrapper)
         except OSError:
-            if not wrapper.is_file():
-                return []
+            return []
     return [f"CC={wrapper}"]
 
 
