@@ -12,7 +12,7 @@ from grader import kernel, toolchain
 from grader.progress import Console, Silent
 
 #: Modules that add subcommands (course, image, grade...).
-EXTENSIONS: list[str] = ["grader.course"]
+EXTENSIONS: list[str] = ["grader.course", "grader.platform_cli"]
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

@@ -1,0 +1,126 @@
+"""Batch grading throughput, and what the sandbox costs per submission.
+
+    scripts/in-toolchain python3 bench/batch_throughput.py [-n 100] [-j JOBS] [--overhead-runs 5]
+
+1. Throughput: a real nbgrader course (tests/batchcourse.py) with N submissions
+   of lab 00 — a mix of correct, partial, skeleton and non-compiling drivers,
+   every one distinct (a comment differs) so that none is shared — graded by
+   `kdlab grade` with JOBS containers in parallel (default: what the machine
+   holds). Prints submissions per minute and the time for 100.
+2. Overhead: the same driver graded K times one after the other, by a bare
+   `kdlab check` (grader.check.run) and in a sandbox container (grader.sandbox),
+   medians side by side, with the sandbox's own phases.
+
+Numbers depend on what else the machine runs: the load average is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from grader import batch, check, images, kernel, sandbox  # noqa: E402
+from grader.kernel import cache_root  # noqa: E402
+from tests.batchcourse import Course  # noqa: E402
+
+HELLO = REPO / "labs" / "00-hello"
+VARIANTS = REPO / "tests" / "labs" / "00-hello"
+
+
+def _driver(n: int, course: Course) -> str:
+    """Submission n of the mix: 7 in 10 correct, then skeleton, off-by-one, compile error."""
+    kind = n % 10
+    if kind == 7:
+        text = course.lab.skeleton()
+    elif kind == 8:
+        text = (VARIANTS / "bug_off_by_one.rs").read_text()
+    elif kind == 9:
+        text = (VARIANTS / "compile_error.rs").read_text()
+    else:
+        text = (HELLO / "hello.rs").read_text()
+    return f"// student {n:03d}\n{text}"
+
+
+def throughput(count: int, jobs: int) -> None:
+    course = Course(HELLO, "hello")
+    try:
+        for n in range(count):
+            course.submit(f"student{n:03d}", _driver(n, course))
+        load = os.getloadavg()[0]
+        started = time.monotonic()
+        summary = batch.grade(batch.Options(course=course.root, assignment="hello",
+                                            labs=REPO / "labs", jobs=jobs))
+        seconds = time.monotonic() - started
+        assert summary.complete, summary.describe()
+        assert summary.graded == count, summary.describe()
+        per_min = count / seconds * 60
+        used = jobs or batch.default_jobs(sandbox.client(), sandbox.Limits())
+        print(f"throughput: {count} submissions in {seconds:.0f} s with {used} containers in "
+              f"parallel = {per_min:.1f}/min; 100 submissions would take "
+              f"{100 / per_min:.1f} min (target <= 3 min). Load average at start {load:.1f}.")
+    finally:
+        course.remove()
+
+
+def overhead(runs: int) -> None:
+    pair = kernel.find()
+    source = HELLO / "hello.rs"
+    bare = []
+    for _ in range(runs):
+        started = time.monotonic()
+        result = check.run(HELLO, source, pair)
+        bare.append(time.monotonic() - started)
+        assert result.score == 6
+    course = Course(HELLO, "hello")
+    try:
+        folder = course.submit("bench", source.read_text())
+        lab = course.lab
+        client = sandbox.client()
+        tar = sandbox.lab_archive(lab, cache_root())
+        boxed, phases = [], []
+        for _ in range(runs):
+            started = time.monotonic()
+            outcome = sandbox.run(client, sandbox.Submission("bench", folder, "hello.ipynb"),
+                                  lab, tar)
+            boxed.append(time.monotonic() - started)
+            assert outcome.result and outcome.result["score"] == 6, outcome.message
+            phases.append(outcome.phases)
+    finally:
+        course.remove()
+    b, s = statistics.median(bare), statistics.median(boxed)
+    print(f"bare kdlab check: median {b:.2f} s over {runs} runs "
+          f"(min {min(bare):.2f}, max {max(bare):.2f})")
+    print(f"sandboxed:        median {s:.2f} s over {runs} runs "
+          f"(min {min(boxed):.2f}, max {max(boxed):.2f})")
+    print(f"container overhead per submission: {s - b:+.2f} s ({(s - b) / b * 100:+.0f} %)")
+    for key in phases[0]:
+        print(f"  sandbox {key:10} median {statistics.median(p[key] for p in phases):.2f} s")
+
+
+def main() -> int:
+    cli = argparse.ArgumentParser(description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("-n", type=int, default=100, help="submissions (default 100)")
+    cli.add_argument("-j", "--jobs", type=int, default=0, help="containers in parallel")
+    cli.add_argument("--overhead-runs", type=int, default=5)
+    cli.add_argument("--skip-throughput", action="store_true")
+    args = cli.parse_args()
+    images.build(["grader"])
+    tempfile.tempdir = str(REPO / "build")
+    if not args.skip_throughput:
+        throughput(args.n, args.jobs)
+    if args.overhead_runs:
+        overhead(args.overhead_runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,515 @@
+"""`kdlab grade ASSIGNMENT`: every collected submission, each in its own sandbox, in parallel.
+
+Reads an nbgrader course's submitted/<student>/<assignment>/ notebooks without
+running them (a student's Python cells never execute on the grader: only the
+driver cell's Rust source is taken out, as data), grades each in a fresh
+container (grader.sandbox), and makes the results durable in three places:
+
+- the journal (<course>/kdlab/<assignment>/journal/<student>.json), one file per
+  submission, written atomically the moment it is graded: a batch killed
+  midway loses no finished grade, and the next run grades only what is missing
+  or changed since (same driver source and same lab = same grade: skipped);
+- the nbgrader gradebook, through a single writer thread (grader.gradebook);
+  it is refilled from the journal at the start of every run, so a write lost in
+  a kill is redone;
+- a CSV export and a feedback page per student (grader.batch_report).
+
+Identical drivers (an untouched skeleton, say) are graded once and the result
+shared. `history.jsonl` beside the journal logs every grading for audit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from grader import batch_report, gradebook, sandbox
+from grader.journal import Journal
+from grader.lab import Lab, LabError
+from grader.notebook import DRIVER_MAGIC, NotebookError, driver_cells, extract_driver
+
+#: Notebooks larger than this are not opened on the grader (a student's notebook is data).
+MAX_NOTEBOOK_BYTES = 20 << 20
+#: A test message kept in a record (a flood of guest output is cut here).
+MAX_MESSAGE_CHARS = 8000
+
+
+class BatchError(RuntimeError):
+    """The batch cannot start (no course, no lab, no image, gradebook not ready)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `kdlab grade` was asked to do."""
+
+    course: Path
+    assignment: str
+    labs: Path
+    lab: str | None = None
+    jobs: int = 0
+    force: bool = False
+    image: str = sandbox.GRADER_IMAGE
+    csv: Path | None = None
+    students: tuple[str, ...] = ()
+    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+
+
+@dataclass
+class Pending:
+    """One submission found on disk, prepared on the host without running anything."""
+
+    student: str
+    directory: Path
+    notebook: str = ""
+    driver_cell_id: str = ""
+    key: str = ""
+    problem: str = ""
+    notes: list[str] = field(default_factory=list)
+    timestamp: str = ""
+
+
+class Progress(Protocol):
+    """What the person running the batch sees, per submission."""
+
+    def planned(self, total: int, to_grade: int, jobs: int) -> None: ...
+
+    def state(self, student: str, state: str) -> None: ...
+
+    def finished(self, student: str, record: dict | None, error: str = "") -> None: ...
+
+
+class QuietProgress:
+    """Reports nothing (tests, --json callers)."""
+
+    def planned(self, total: int, to_grade: int, jobs: int) -> None:
+        pass
+
+    def state(self, student: str, state: str) -> None:
+        pass
+
+    def finished(self, student: str, record: dict | None, error: str = "") -> None:
+        pass
+
+
+class ConsoleProgress:
+    """One line per submission event, with a count of what is done; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = 0
+        self._total = 0
+        self._started = time.monotonic()
+
+    def _line(self, student: str, text: str) -> None:
+        elapsed = time.monotonic() - self._started
+        print(f"[{elapsed:6.1f}s {self._done:3}/{self._total}] {student:20} {text}", flush=True)
+
+    def planned(self, total: int, to_grade: int, jobs: int) -> None:
+        self._total = total
+        print(f"{total} submissions: {to_grade} to grade, {total - to_grade} already graded; "
+              f"{jobs} containers in parallel", flush=True)
+
+    def state(self, student: str, state: str) -> None:
+        with self._lock:
+            self._line(student, state)
+
+    def finished(self, student: str, record: dict | None, error: str = "") -> None:
+        with self._lock:
+            self._done += 1
+            if record is None:
+                self._line(student, f"NOT GRADED: {error}")
+                return
+            result = record["result"]
+            how = record["status"] if record["status"] != "graded" else "graded"
+            if record.get("reused_from"):
+                how = f"same driver as {record['reused_from']}"
+            seconds = f" in {record['seconds']:.1f} s" if record.get("seconds") else ""
+            self._line(student, f"{how} {result['score']:g}/{result['max_score']:g}{seconds}")
+
+
+@dataclass
+class Summary:
+    """What a batch did."""
+
+    assignment: str
+    total: int = 0
+    graded: int = 0
+    skipped: int = 0
+    reused: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    gradebook_errors: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    csv: Path | None = None
+    records: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors and not self.gradebook_errors
+
+    def describe(self) -> str:
+        lines = [f"{self.assignment}: {self.total} submissions, {self.graded} graded now, "
+                 f"{self.reused} shared an identical driver, {self.skipped} already graded; "
+                 f"{self.seconds:.0f} s"]
+        lines += [f"  not graded: {s}: {e}" for s, e in sorted(self.errors.items())]
+        lines += [f"  gradebook: {s}: {e}" for s, e in sorted(self.gradebook_errors.items())]
+        lines += [f"  warning: {w}" for w in sorted(set(self.warnings))[:20]]
+        if self.csv:
+            lines.append(f"CSV: {self.csv}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- preparation
+
+def assignment_lab(options: Options) -> Lab:
+    """The lab an assignment is graded against: --lab, else its source notebook's driver cell.
+
+    Never the student's own driver cell: a student could name an easier lab there.
+    """
+    lab_id = options.lab
+    if lab_id is None:
+        for folder in ("source", "release"):
+            for nb in sorted((options.course / folder / options.assignment).glob("*.ipynb")):
+                cells = driver_cells(json.loads(nb.read_text(encoding="utf-8")))
+                if cells:
+                    lab_id = cells[0][1]
+                    break
+            if lab_id:
+                break
+    if not lab_id:
+        raise BatchError(f"cannot tell which lab {options.assignment!r} is: no {DRIVER_MAGIC} "
+                         f"cell in {options.course}/source/{options.assignment}/; pass --lab")
+    if not options.labs.is_dir():
+        raise BatchError(f"{options.labs} is not a directory (the labs, see --labs)")
+    for candidate in [options.labs / lab_id, *sorted(options.labs.iterdir())]:
+        if (candidate / "lab.toml").is_file():
+            try:
+                lab = Lab.load(candidate)
+            except LabError as err:
+                raise BatchError(str(err)) from err
+            if lab.id == lab_id or candidate.name == lab_id:
+                return lab
+    raise BatchError(f"no lab {lab_id!r} in {options.labs}")
+
+
+def lab_digest(lab: Lab) -> str:
+    """Identity of what grading uses from the lab (everything but the solution)."""
+    digest = hashlib.sha256()
+    for path in sorted(lab.root.rglob("*")):
+        if path.is_file() and path != lab.source and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(lab.root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _notebook_candidates(directory: Path, known: list[str]) -> list[Path]:
+    """The submission's regular-file notebooks, the assignment's own names first.
+
+    Symlinks are refused: read on the host, one could point at another student's
+    notebook or at the gradebook.
+    """
+    found = [p for p in sorted(directory.glob("*.ipynb"))
+             if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_NOTEBOOK_BYTES]
+    return sorted(found, key=lambda p: (p.stem not in known, p.name))
+
+
+def prepare(student: str, directory: Path, lab: Lab, digest: str,
+            known_notebooks: list[str]) -> Pending:
+    """Find the driver cell (as data: nothing of the notebook runs) and the grading key."""
+    pending = Pending(student, directory)
+    stamp = directory / "timestamp.txt"
+    if stamp.is_file() and not stamp.is_symlink():
+        pending.timestamp = stamp.read_text(errors="replace").strip()[:64]
+    problems = []
+    for nb in _notebook_candidates(directory, known_notebooks):
+        try:
+            notebook = json.loads(nb.read_text(encoding="utf-8"))
+            cells = driver_cells(notebook) if isinstance(notebook, dict) else []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+            problems.append(f"{nb.name}: not a readable notebook ({err})")
+            continue
+        if not cells:
+            continue
+        try:
+            claimed_lab, source = extract_driver(nb)
+        except NotebookError as err:
+            problems.append(str(err))
+            continue
+        pending.notebook = nb.name
+        meta = notebook["cells"][cells[0][0]].get("metadata", {}).get("nbgrader", {})
+        pending.driver_cell_id = str(meta.get("grade_id", ""))
+        if claimed_lab and claimed_lab != lab.id:
+            pending.notes.append(f"the driver cell names lab {claimed_lab!r}; it was graded as "
+                                 f"{lab.id!r}, this assignment's lab")
+        if nb.stem not in known_notebooks:
+            pending.problem = (f"{nb.name} is not a notebook of this assignment (expected "
+                               f"{', '.join(n + '.ipynb' for n in known_notebooks)})")
+        pending.key = hashlib.sha256(f"{lab.id}\0{digest}\0{source}".encode()).hexdigest()
+        return pending
+    pending.problem = "; ".join(problems) or (
+        f"no driver cell (a code cell starting with {DRIVER_MAGIC}) in any notebook of the "
+        "submission — was it deleted?")
+    pending.notebook = f"{known_notebooks[0]}.ipynb" if known_notebooks else ""
+    pending.key = hashlib.sha256(f"problem\0{digest}\0{pending.problem}".encode()).hexdigest()
+    return pending
+
+
+def discover(options: Options, lab: Lab, digest: str, known: list[str]) -> list[Pending]:
+    """Every student's submission of the assignment, prepared."""
+    submitted = options.course / "submitted"
+    if not submitted.is_dir():
+        raise BatchError(f"{submitted} does not exist: collect the submissions first "
+                         "(`nbgrader collect`)")
+    found = []
+    for student_dir in sorted(submitted.iterdir()):
+        directory = student_dir / options.assignment
+        if options.students and student_dir.name not in options.students:
+            continue
+        if directory.is_dir() and not directory.is_symlink():
+            found.append(prepare(student_dir.name, directory.resolve(), lab, digest, known))
+    return found
+
+
+# ----------------------------------------------------------------------------- records
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _bounded(result: dict) -> dict:
+    for test in result.get("tests", []):
+        message = test.get("message") or ""
+        if len(message) > MAX_MESSAGE_CHARS:
+            test["message"] = message[:MAX_MESSAGE_CHARS] + "\n[... cut by kdlab grade ...]"
+    return result
+
+
+def make_record(pending: Pending, options: Options, lab: Lab, run_id: str, status: str,
+                result: dict, message: str = "", **extra: Any) -> dict:
+    return {
+        "student": pending.student, "assignment": options.assignment,
+        "notebook": pending.notebook, "notebook_id": Path(pending.notebook).stem,
+        "driver_cell_id": pending.driver_cell_id, "lab": lab.id, "key": pending.key,
+        "status": status, "message": message, "notes": pending.notes,
+        "result": _bounded(result), "graded_at": _now(), "run": run_id,
+        "timestamp": pending.timestamp, **extra,
+    }
+
+
+def default_jobs(docker_client: Any, limits: sandbox.Limits) -> int:
+    """As many containers as the Docker host has cores, and memory for (80 % of RAM)."""
+    info = docker_client.info()
+    cores = int(info.get("NCPU") or os.cpu_count() or 1)
+    by_memory = int(info.get("MemTotal", 0) * 0.8 // (limits.memory_mb << 20))
+    return max(1, min(cores, by_memory or cores))
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise BatchError(f"another `kdlab grade` is running on this assignment ({path})") \
+                from err
+        yield
+
+
+# ----------------------------------------------------------------------------- the batch
+
+class _Batch:
+    """One run: the pool of sandboxes, the journal and the gradebook writer."""
+
+    def __init__(self, options: Options, lab: Lab, progress: Progress, docker_client: Any,
+                 writer: gradebook.GradebookWriter, journal: Journal, state_dir: Path) -> None:
+        self.options, self.lab, self.progress = options, lab, progress
+        self.docker, self.writer, self.journal = docker_client, writer, journal
+        self.history = state_dir / "history.jsonl"
+        self.run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.labels = {"kdlab.batch": _batch_label(options)}
+        self.summary = Summary(options.assignment)
+        self._lock = threading.Lock()
+        self.lab_tar = sandbox.lab_archive(lab, _host_cache())
+        self.kvm = _kvm()
+
+    def record(self, record: dict) -> None:
+        """Durable first (journal), then the gradebook and the feedback page."""
+        self.journal.put(record)
+        with self._lock, self.history.open("a") as log:
+            log.write(json.dumps({"run": record["run"], "student": record["student"],
+                                  "status": record["status"], "key": record["key"],
+                                  "reused_from": record.get("reused_from")}) + "\n")
+        self.writer.submit(record)
+        if record.get("notebook_id"):
+            batch_report.write_atomic(
+                self.options.course / "feedback" / record["student"] / self.options.assignment
+                / f"{record['notebook_id']}.html", batch_report.feedback_html(record))
+
+    def grade_one(self, pending: Pending) -> dict | None:
+        """Grade in a sandbox and record; None when the grader (not the student) failed."""
+        try:
+            return self._grade_one(pending)
+        except Exception as err:  # a grader failure for one submission must not end the batch
+            message = f"{type(err).__name__}: {err}"
+            with self._lock:
+                self.summary.errors[pending.student] = message
+            self.progress.finished(pending.student, None, message)
+            return None
+
+    def _grade_one(self, pending: Pending) -> dict | None:
+        started = time.monotonic()
+        outcome = sandbox.run(
+            self.docker, sandbox.Submission(pending.student, pending.directory, pending.notebook),
+            self.lab, self.lab_tar, image=self.options.image, limits=self.options.limits,
+            kvm=self.kvm, labels=self.labels,
+            on_phase=lambda phase: self.progress.state(pending.student, phase))
+        if not outcome.final:
+            with self._lock:
+                self.summary.errors[pending.student] = outcome.message
+            self.progress.finished(pending.student, None, outcome.message)
+            return None
+        assert outcome.result is not None
+        record = make_record(pending, self.options, self.lab, self.run_id, outcome.status,
+                             outcome.result, outcome.message if outcome.status != "graded"
+                             else "", seconds=round(time.monotonic() - started, 2),
+                             phases=outcome.phases)
+        self.record(record)
+        with self._lock:
+            self.summary.graded += 1
+        self.progress.finished(pending.student, record)
+        return record
+
+    def share(self, record: dict, pending: Pending) -> None:
+        """Give `pending` (same driver source) the result graded for another student."""
+        shared = make_record(pending, self.options, self.lab, self.run_id, record["status"],
+                             json.loads(json.dumps(record["result"])), record["message"],
+                             reused_from=record["student"], seconds=0.0)
+        self.record(shared)
+        with self._lock:
+            self.summary.reused += 1
+        self.progress.finished(pending.student, shared)
+
+    def run(self, todo: list[Pending], jobs: int) -> None:
+        groups: dict[str, list[Pending]] = {}
+        for pending in todo:
+            if pending.problem:
+                zero = sandbox.zero_result(self.lab, pending.problem, "not started")
+                record = make_record(pending, self.options, self.lab, self.run_id, "no-driver",
+                                     zero, pending.problem)
+                self.record(record)
+                self.summary.graded += 1
+                self.progress.finished(pending.student, record)
+            else:
+                groups.setdefault(pending.key, []).append(pending)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs,
+                                                     thread_name_prefix="sandbox")
+        try:
+            futures = {pool.submit(self.grade_one, group[0]): group
+                       for group in groups.values()}
+            for future in concurrent.futures.as_completed(futures):
+                record = future.result()
+                for other in futures[future][1:]:
+                    if record is not None:
+                        self.share(record, other)
+                    else:
+                        self.summary.errors[other.student] = "same driver as " \
+                            f"{futures[future][0].student}, whose grading failed"
+        except BaseException:
+            # Interrupted: stop the running containers now (their grades are not final and
+            # will be made by the next run) instead of waiting for them.
+            pool.shutdown(wait=False, cancel_futures=True)
+            sandbox.reap(self.docker, self.labels)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _batch_label(options: Options) -> str:
+    ident = f"{options.course}\0{options.assignment}".encode()
+    return hashlib.sha256(ident).hexdigest()[:16]
+
+
+def _host_cache() -> Path:
+    from grader.kernel import cache_root
+
+    return cache_root()
+
+
+def _kvm() -> bool:
+    from grader.qemu import kvm_usable
+
+    return kvm_usable(_host_cache())
+
+
+def grade(options: Options, progress: Progress | None = None) -> Summary:
+    """Grade the assignment's submissions; see the module docstring."""
+    started = time.monotonic()
+    progress = progress or QuietProgress()
+    if not options.course.is_dir():
+        raise BatchError(f"{options.course} is not a directory (the nbgrader course)")
+    lab = assignment_lab(options)
+    config = gradebook.course_config(options.course)
+    try:
+        known = gradebook.check_assignment(config.db_url, config.course_id, options.assignment)
+    except gradebook.GradebookError as err:
+        raise BatchError(str(err)) from err
+    state_dir = options.course / "kdlab" / options.assignment
+    with _exclusive(state_dir / ".lock"):
+        docker_client = sandbox.client()
+        try:
+            docker_client.images.get(options.image)
+        except Exception as err:
+            raise BatchError(f"the grader image {options.image} is missing: "
+                             "`kdlab image build grader`") from err
+        problem = sandbox.check_visible(docker_client, state_dir, options.image)
+        if problem:
+            raise BatchError(f"{problem}: the containers that grade submissions mount them by "
+                             "path, so the course must be where the Docker daemon sees it at "
+                             "the same path (with scripts/in-toolchain: inside the checkout)")
+        sandbox.reap(docker_client, {"kdlab.batch": _batch_label(options)})
+        journal = Journal(state_dir / "journal")
+        digest = lab_digest(lab)
+        pending = discover(options, lab, digest, known)
+        writer = gradebook.GradebookWriter(config, options.assignment)
+        writer.start()
+        batch = _Batch(options, lab, progress, docker_client, writer, journal, state_dir)
+        summary = batch.summary
+        summary.total = len(pending)
+        todo = []
+        for item in pending:
+            done = journal.get(item.student)
+            if done is not None and done.get("key") == item.key and not options.force:
+                writer.submit(done)  # the gradebook catches up after a killed run
+                summary.skipped += 1
+            else:
+                todo.append(item)
+        jobs = options.jobs or default_jobs(docker_client, options.limits)
+        progress.planned(len(pending), len(todo), jobs)
+        try:
+            batch.run(todo, jobs)
+        finally:
+            writer.finish()
+            sandbox.reap(docker_client, batch.labels)
+        summary.gradebook_errors = dict(writer.errors)
+        summary.warnings = writer.warnings
+        summary.records = journal.records()
+        summary.csv = options.csv or state_dir.parent / f"{options.assignment}.csv"
+        test_names = [t.name for t in lab.tests] + [
+            t["name"] for r in summary.records.values() for t in r["result"]["tests"]
+            if t["name"] not in {x.name for x in lab.tests}]
+        batch_report.write_atomic(summary.csv, batch_report.csv_text(
+            list(summary.records.values()), list(dict.fromkeys(test_names))))
+        summary.seconds = time.monotonic() - started
+        return summary

@@ -1,0 +1,112 @@
+"""What a batch leaves for people: the CSV for the instructor, a feedback page per student.
+
+The CSV has one row per submission with a column per test, so it opens in a
+spreadsheet next to the gradebook export. The feedback page goes where
+nbgrader keeps feedback (feedback/<student>/<assignment>/<notebook>.html):
+the score, each test with its message, the compiler's diagnostics and the
+kernel's verdict, because a student who only sees "0" learns nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+from pathlib import Path
+
+#: Kernel log shown in a feedback page (the end, where crashes are).
+FEEDBACK_LOG_LINES = 60
+
+
+def _first_problem(record: dict) -> str:
+    result = record.get("result") or {}
+    if record.get("message"):
+        return record["message"]
+    for test in result.get("tests", []):
+        if test.get("status") != "pass" and test.get("message"):
+            return f"{test['name']}: {test['message'].splitlines()[0]}"
+    return ""
+
+
+def csv_text(records: list[dict], test_names: list[str]) -> str:
+    """The CSV export: one row per submission, one column per test."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student", "assignment", "notebook", "status", "score", "max_score",
+                     *test_names, "build_ok", "boot", "first_problem", "graded_at",
+                     "seconds"])
+    for record in sorted(records, key=lambda r: r["student"]):
+        result = record.get("result") or {}
+        points = {t["name"]: t["points"] for t in result.get("tests", [])}
+        writer.writerow([
+            record["student"], record["assignment"], record.get("notebook", ""),
+            record["status"], result.get("score", ""), result.get("max_score", ""),
+            *(points.get(name, "") for name in test_names),
+            (result.get("build") or {}).get("ok", ""), (result.get("boot") or {}).get(
+                "status", ""),
+            _first_problem(record)[:300], record.get("graded_at", ""),
+            record.get("seconds", ""),
+        ])
+    return out.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` in one step (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _event(event: dict) -> str:
+    """One kernel event as kernlog.Event.describe() words it."""
+    where = f" in {event['function']}" if event.get("function") else ""
+    during = f" during {event['phase']}" if event.get("phase") else ""
+    summary = event.get("summary", event.get("kind", ""))
+    text = f"{summary}{where}{during}: {event.get('detail', '')}"
+    excerpt = f"<pre>{html.escape(event['excerpt'])}</pre>" if event.get("excerpt") else ""
+    return f"<li>{html.escape(text)}{excerpt}</li>"
+
+
+def feedback_html(record: dict) -> str:
+    """A self-contained feedback page for one submission."""
+    result = record.get("result") or {}
+    esc = html.escape
+    rows = []
+    for test in result.get("tests", []):
+        mark = {"pass": "✔", "fail": "✘", "skip": "-", "error": "✘"}.get(test["status"], "?")
+        name = esc(test["name"]) + (" <em>(hidden)</em>" if test.get("hidden") else "")
+        message = esc(test.get("message") or "")
+        rows.append(f"<tr><td>{mark}</td><td>{name}</td><td>{test['points']:g}/"
+                    f"{test['max_points']:g}</td><td><pre>{message}</pre></td></tr>")
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(record['assignment'])}: feedback for {esc(record['student'])}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.3em}"
+        "pre{white-space:pre-wrap;margin:0}table{border-collapse:collapse}"
+        "tr{border-bottom:1px solid #ddd}</style></head><body>",
+        f"<h1>{esc(record['assignment'])} — {result.get('score', 0):g} / "
+        f"{result.get('max_score', 0):g}</h1>",
+    ]
+    if record.get("message"):
+        parts.append(f"<p><strong>{esc(record['message'])}</strong></p>")
+    parts.append("<table><tr><th></th><th>test</th><th>points</th><th>what happened</th></tr>"
+                 + "".join(rows) + "</table>")
+    build = result.get("build") or {}
+    diagnostics = [d for d in build.get("diagnostics", []) if d.get("level") == "error"]
+    if diagnostics or (build and not build.get("ok") and build.get("log")):
+        parts.append("<h2>Compiler</h2>")
+        parts += [f"<pre>{esc(d.get('rendered') or d.get('message', ''))}</pre>"
+                  for d in diagnostics]
+        if not diagnostics:
+            parts.append(f"<pre>{esc(build.get('log', ''))}</pre>")
+    events = result.get("events") or []
+    if events:
+        parts.append("<h2>Kernel</h2><ul>" + "".join(_event(e) for e in events) + "</ul>")
+    log = (result.get("kernel_log") or "").splitlines()[-FEEDBACK_LOG_LINES:]
+    if log:
+        parts.append(f"<h2>Kernel log (last {len(log)} lines)</h2><pre>"
+                     f"{esc(chr(10).join(log))}</pre>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

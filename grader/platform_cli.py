@@ -1,0 +1,121 @@
+"""CLI extension: `kdlab image build`, `kdlab lab` and `kdlab grade`.
+
+Registered through grader.cli.EXTENSIONS. Everything heavy (the Docker SDK,
+nbgrader) is imported inside the commands, so `kdlab check` keeps working where
+those are not installed (inside the grader image, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from grader.progress import Console
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:.2f} GB"
+
+
+def _cmd_image_build(args: argparse.Namespace) -> int:
+    from grader import images
+
+    targets = ["runtime", "grader", "lab"] if "all" in args.images else args.images
+    try:
+        built = images.build(targets, reporter=Console(), no_cache=args.no_cache)
+    except images.ImageError as err:
+        print(f"kdlab: {err}", file=sys.stderr)
+        return 1
+    for item in built:
+        how = ("up to date" if item.up_to_date else
+               f"{item.steps} steps ({item.cached_steps} from the layer cache)")
+        print(f"{item.tag:24} {_gb(item.size):>8}  {how}, {item.seconds:.0f} s")
+    return 0
+
+
+def _cmd_image_sizes(args: argparse.Namespace) -> int:
+    from grader import images
+
+    for tag, size in images.sizes().items():
+        print(f"{tag:26} {_gb(size):>8}")
+    return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from grader import labserver
+    from grader.sandbox import client
+
+    docker_client = client()
+    if args.stop:
+        stopped = labserver.stop(docker_client)
+        print("lab stopped (your work is kept)" if stopped else "no lab was running")
+        return 0
+    print(f"starting {args.image} (JupyterLab on port {args.port}) ...", file=sys.stderr)
+    server = labserver.start(docker_client, port=args.port, image=args.image,
+                             work=Path(args.work) if args.work else None)
+    print(f"\nkdlab lab is running. Open:\n\n    {server.url}\n")
+    print("Stop it with `kdlab lab --stop`; your work stays in "
+          + (args.work or f"the Docker volume {labserver.WORK_VOLUME}") + ".")
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from grader import batch
+
+    options = batch.Options(
+        course=Path(args.course).resolve(), assignment=args.assignment,
+        labs=Path(args.labs).resolve(), lab=args.lab, jobs=args.jobs, force=args.force,
+        image=args.image, csv=Path(args.csv).resolve() if args.csv else None,
+        students=tuple(args.student or ()),
+    )
+    try:
+        summary = batch.grade(options, progress=batch.ConsoleProgress())
+    except batch.BatchError as err:
+        print(f"kdlab: {err}", file=sys.stderr)
+        return 2
+    print(summary.describe())
+    return 0 if summary.complete else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the image, lab and grade commands to the kdlab parser."""
+    from grader import images, labserver, sandbox
+
+    image = sub.add_parser("image", help="build the runtime, grader and lab images").add_subparsers(
+        dest="image_command", required=True)
+    ibuild = image.add_parser("build", help="build images (with the layer cache) and print "
+                              "their sizes")
+    ibuild.add_argument("images", nargs="*", default=["all"],
+                        choices=["all", *images.IMAGES], help="which (default: all)")
+    ibuild.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+    ibuild.set_defaults(func=_cmd_image_build)
+    isizes = image.add_parser("sizes", help="sizes of the kdlab images present")
+    isizes.set_defaults(func=_cmd_image_sizes)
+
+    lab = sub.add_parser("lab", help="start the student lab (JupyterLab) and print its URL")
+    lab.add_argument("--port", type=int, default=labserver.CONTAINER_PORT)
+    lab.add_argument("--work", help="host folder for the student's work (default: a Docker "
+                     "volume)")
+    lab.add_argument("--image", default=labserver.LAB_IMAGE)
+    lab.add_argument("--stop", action="store_true", help="stop the lab")
+    lab.set_defaults(func=_cmd_lab)
+
+    grade = sub.add_parser("grade", help="grade an nbgrader assignment's submissions, each in "
+                           "its own container, into the gradebook")
+    grade.add_argument("assignment", help="the nbgrader assignment, e.g. 00-hello")
+    grade.add_argument("--course", default=os.environ.get("KDLAB_COURSE", "course"),
+                       help="nbgrader course directory (default: $KDLAB_COURSE or ./course)")
+    grade.add_argument("--labs", default=os.environ.get("KDLAB_LABS", "labs"),
+                       help="labs directory (default: $KDLAB_LABS or ./labs)")
+    grade.add_argument("--lab", help="lab id to grade against (default: the one named by the "
+                       "assignment's source notebook)")
+    grade.add_argument("-j", "--jobs", type=int, default=0,
+                       help="containers in parallel (default: what cores and memory allow)")
+    grade.add_argument("--force", action="store_true",
+                       help="grade again even submissions already graded")
+    grade.add_argument("--image", default=sandbox.GRADER_IMAGE)
+    grade.add_argument("--csv", help="CSV export path (default: <course>/kdlab/<assignment>.csv)")
+    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.set_defaults(func=_cmd_grade)

@@ -1,0 +1,179 @@
+"""The grading steps that run *inside* a submission's sandbox container, one phase per call.
+
+grader.sandbox runs this module twice in the same container, so that the
+student's code is compiled before anything secret is in the container:
+
+1. `build`: extract the driver cell from the student's notebook (mounted
+   read-only) and compile it against the kernel pair. At this point the
+   container holds the toolchain, the kernel pair and this one submission,
+   nothing else: an `include_str!` of a hidden test, the gradebook or another
+   student's work finds no such file. Afterwards every process the build left
+   behind is killed.
+2. `boot`: the sandbox has now copied the lab's guest tests in; grader.check.run
+   boots the module built in phase 1 with them and grades it; the CheckResult
+   JSON goes to stdout (with the container's OOM-kill count beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from grader import check, initramfs
+from grader.kernel import cache_root, find
+from grader.modbuild import BuildResult, Diagnostic, build_module
+from grader.notebook import NotebookError, extract_driver
+from grader.results import CheckResult
+
+BUILD_FILE = "build.json"
+#: Cache contents baked into the grader image (see seed_cache), copied to the run's cache.
+SEED = Path("/opt/kdlab/cache-seed")
+
+
+def _save_build(build: BuildResult, out: Path) -> dict:
+    data = {"ok": build.ok, "module": str(build.module) if build.module else None,
+            "diagnostics": [d.to_json() for d in build.diagnostics], "log": build.log,
+            "seconds": build.seconds, "timed_out": build.timed_out}
+    (out / BUILD_FILE).write_text(json.dumps(data))
+    return data
+
+
+def _load_build(out: Path) -> BuildResult:
+    data = json.loads((out / BUILD_FILE).read_text())
+    return BuildResult(
+        ok=data["ok"], module=Path(data["module"]) if data["module"] else None,
+        diagnostics=[Diagnostic(**d) for d in data["diagnostics"]], log=data["log"],
+        seconds=data["seconds"], timed_out=data["timed_out"])
+
+
+def oom_kills() -> int:
+    """Processes the kernel's OOM killer ended in this container so far (cgroup v1 or v2).
+
+    Docker reports OOMKilled only when the container's main process dies, not
+    when rustc or QEMU does; the cgroup's own counter sees every kill.
+    """
+    for path, key in ((Path("/sys/fs/cgroup/memory.events"), "oom_kill"),
+                      (Path("/sys/fs/cgroup/memory/memory.oom_control"), "oom_kill")):
+        try:
+            for line in path.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _kill_leftovers() -> None:
+    """Nothing started during the build may live on to see the tests copied in next.
+
+    kill(-1) reaches every process this user may signal except the caller and
+    the container's init.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(-1, signal.SIGKILL)
+
+
+def seed_cache(seed: Path) -> None:
+    """Fill `seed` (at image build time) with what every run would otherwise remake:
+    the engine's shared initramfs base, when the engine has one."""
+    base_archive = getattr(initramfs, "base_archive", None)
+    if base_archive is not None:
+        base_archive(seed)
+
+
+def _use_seed(seed: Path = SEED) -> None:
+    """Start this container's (empty, tmpfs) cache from the image's seed."""
+    if seed.is_dir():
+        shutil.copytree(seed, cache_root(), dirs_exist_ok=True)
+
+
+def phase_build(notebook: Path, module: str, timeout: float, out: Path) -> dict:
+    """Compile the notebook's driver cell as `module.ko`; returns the summary printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    _use_seed()
+    try:
+        _, source_text = extract_driver(notebook)
+    except NotebookError as err:
+        build = BuildResult(False, None, log=str(err))
+    else:
+        source = out / "src" / f"{module}.rs"
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text(source_text, encoding="utf-8")
+        build = build_module(find(), source, module, out / "build", timeout)
+    summary = _save_build(build, out)
+    _kill_leftovers()
+    return {"ok": summary["ok"], "seconds": round(build.seconds, 3),
+            "errors": len(build.errors), "oom_kills": oom_kills()}
+
+
+@contextlib.contextmanager
+def _prebuilt(build: BuildResult) -> Iterator[None]:
+    """Make check.run take the module built in phase 1 instead of compiling again.
+
+    Compiling again now would let `include_str!` see the lab's tests, which are
+    in the container at this point. check.run is otherwise used as it is, so
+    everything it does (trace checks, new kinds of evidence) applies here too.
+    If the engine ever stops calling `check.build_module`, the real build runs
+    on a source file that does not exist: every submission then scores 0 with
+    "cannot read the source", loudly, instead of compiling with the tests visible.
+    """
+    def prebuilt(_pair: object, _source: Path, module: str, *_args: object,
+                 **_kwargs: object) -> BuildResult:
+        if build.module is not None and build.module.stem != module:
+            raise RuntimeError(f"phase 1 built {build.module.name}, the lab wants {module}.ko")
+        return build
+
+    real = check.build_module
+    check.build_module = prebuilt  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        check.build_module = real  # type: ignore[assignment]
+
+
+def phase_boot(lab_dir: Path, out: Path, kvm: str) -> CheckResult:
+    """Boot the module built in phase 1 with the lab's tests (now present) and grade it."""
+    build = _load_build(out)
+    absent = out / "no-source-in-phase-2.rs"
+    with _prebuilt(build):
+        result = check.run(lab_dir, absent, find(), kvm=kvm, workdir=out / "check")
+    result.timings.total_s += build.seconds  # check.run's clock started after phase 1
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python3 -m grader.sandbox_worker build|boot`; one JSON line on stdout."""
+    cli = argparse.ArgumentParser(prog="python3 -m grader.sandbox_worker")
+    sub = cli.add_subparsers(dest="phase", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--notebook", required=True, type=Path)
+    b.add_argument("--module", required=True)
+    b.add_argument("--timeout", type=float, default=120.0)
+    b.add_argument("--out", required=True, type=Path)
+    g = sub.add_parser("boot")
+    g.add_argument("--lab", required=True, type=Path)
+    g.add_argument("--out", required=True, type=Path)
+    g.add_argument("--kvm", choices=["auto", "on", "off"], default="auto")
+    s = sub.add_parser("seed")
+    s.add_argument("--cache", type=Path, default=SEED)
+    args = cli.parse_args(argv)
+    if args.phase == "seed":
+        seed_cache(args.cache)
+    elif args.phase == "build":
+        print(json.dumps(phase_build(args.notebook, args.module, args.timeout, args.out)))
+    else:
+        result = phase_boot(args.lab, args.out, args.kvm).to_json()
+        print(json.dumps({"result": result, "oom_kills": oom_kills()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
