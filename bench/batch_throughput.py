@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from grader import batch, check, images, kernel, sandbox  # noqa: E402
 from grader.kernel import cache_root  # noqa: E402
+from tests import variants  # noqa: E402
 from tests.batchcourse import Course  # noqa: E402
 
 HELLO = REPO / "labs" / "00-hello"
-VARIANTS = REPO / "tests" / "labs" / "00-hello"
 
 
 def _driver(n: int, course: Course) -> str:
@@ -41,9 +41,9 @@ def _driver(n: int, course: Course) -> str:
     if kind == 7:
         text = course.lab.skeleton()
     elif kind == 8:
-        text = (VARIANTS / "bug_off_by_one.rs").read_text()
+        text = variants.text("00-hello", "bug_off_by_one.patch")
     elif kind == 9:
-        text = (VARIANTS / "compile_error.rs").read_text()
+        text = variants.text("00-hello", "compile_error.patch")
     else:
         text = (HELLO / "hello.rs").read_text()
     return f"// student {n:03d}\n{text}"

@@ -11,11 +11,11 @@ import json
 import os
 import shutil
 import subprocess
-import tomllib
 import uuid
 from pathlib import Path
 
 from grader.notebook import DRIVER_MAGIC, driver_cells
+from tests import variants
 from tests.conftest import REPO, VARIANTS
 
 COURSE = REPO / "course"
@@ -95,16 +95,16 @@ def submit(course: Path, assignment: str, student: str, notebook: dict) -> None:
     (folder / f"{assignment}.ipynb").write_text(json.dumps(notebook, indent=1))
 
 
-def partial_bug(lab_id: str) -> tuple[Path, dict] | None:
-    """A seeded bug of the lab that should earn partial credit, preferring one with a message."""
-    spec = VARIANTS / lab_id / "variants.toml"
-    if not spec.is_file():
-        return None
-    candidates = [v for v in tomllib.loads(spec.read_text()).get("variant", [])
+def partial_bug(lab_id: str) -> tuple[str, dict] | None:
+    """A seeded bug of the lab that should earn partial credit, preferring one with a message.
+
+    Returns its variants.toml entry's file name (read it with `variants.text`) and the entry.
+    """
+    candidates = [v for v in variants.specs(lab_id)
                   if v["file"].startswith("bug_") and v.get("expect") == "partial"
                   and (VARIANTS / lab_id / v["file"]).is_file()]
     candidates.sort(key=lambda v: (not v.get("message"), "event" in v, v["file"]))
-    return (VARIANTS / lab_id / candidates[0]["file"], candidates[0]) if candidates else None
+    return (candidates[0]["file"], candidates[0]) if candidates else None
 
 
 def save_artifact(path: Path, name: str) -> Path:

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from grader import batch, images, sandbox
+from tests import variants
 from tests.batchcourse import REPO, SCRATCH, Course
-from tests.conftest import LABS, VARIANTS
+from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +88,7 @@ class _Listener:
 def _submissions(course: Course, listener: _Listener) -> dict[str, dict]:
     """Hand in the batch; returns what each student must get."""
     solution = (HELLO / "hello.rs").read_text()
-    variant = lambda name: (VARIANTS / "00-hello" / name).read_text()  # noqa: E731
+    variant = lambda name: variants.text("00-hello", name)  # noqa: E731
     marker = course.root / "PWNED-by-notebook"
     outside = SCRATCH / f"PWNED-{course.root.name}"
     hostile_python = (
@@ -101,15 +102,15 @@ def _submissions(course: Course, listener: _Listener) -> dict[str, dict]:
         "b-alt-solution": dict(driver=variant("alt_solution.rs"), score=6),
         "c-skeleton": dict(driver=course.lab.skeleton(), score=1,
                            message="greetings: expected"),
-        "d-no-goodbye": dict(driver=variant("bug_no_goodbye.rs"), score=4,
+        "d-no-goodbye": dict(driver=variant("bug_no_goodbye.patch"), score=4,
                              message="no 'Goodbye from kdlab after 3 greetings'"),
-        "e-off-by-one": dict(driver=variant("bug_off_by_one.rs"), score=3,
+        "e-off-by-one": dict(driver=variant("bug_off_by_one.patch"), score=3,
                              message="expected 'Hello from kdlab (1/3)"),
-        "f-compile-error": dict(driver=variant("compile_error.rs"), score=0,
+        "f-compile-error": dict(driver=variant("compile_error.patch"), score=0,
                                 message="did not build", compiler="hello.rs:35"),
-        "g-panic-in-init": dict(driver=variant("panic_in_init.rs"), score=0, message="panic",
+        "g-panic-in-init": dict(driver=variant("panic_in_init.patch"), score=0, message="panic",
                                 event="rust_panic"),
-        "h-hang-in-init": dict(driver=variant("hang_in_init.rs"), score=0,
+        "h-hang-in-init": dict(driver=variant("hang_in_init.patch"), score=0,
                                message="module load (init) was still running", event="hang"),
         "i-printk-flood": dict(driver=(HOSTILE / "printk_flood.rs").read_text(), score=0,
                                message="not run"),

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from grader import check
-from tests.conftest import LABS, VARIANTS
+from tests import variants
+from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
 
 HELLO = LABS / "00-hello"
-HELLO_VARIANTS = VARIANTS / "00-hello"
 
 
 def _qemu_processes() -> list[str]:
@@ -50,8 +50,8 @@ def test_cli_json_is_one_object_with_full_marks(pair) -> None:
     assert "Hello from kdlab (3/3)" in result["kernel_log"]
 
 
-def test_compile_error_scores_zero_with_diagnostic_naming_the_line(pair) -> None:
-    result = check.run(HELLO, HELLO_VARIANTS / "compile_error.rs", pair)
+def test_compile_error_scores_zero_with_diagnostic_naming_the_line(pair, tmp_path) -> None:
+    result = check.run(HELLO, variants.path("00-hello", "compile_error.patch", tmp_path), pair)
     assert result.score == 0
     assert not result.build.ok
     error = result.build.errors[0]
@@ -60,9 +60,9 @@ def test_compile_error_scores_zero_with_diagnostic_naming_the_line(pair) -> None
     assert all(t.status == "error" and "did not build" in t.message for t in result.tests)
 
 
-def test_panic_in_init_scores_zero_and_names_the_panic(pair) -> None:
+def test_panic_in_init_scores_zero_and_names_the_panic(pair, tmp_path) -> None:
     started = time.monotonic()
-    result = check.run(HELLO, HELLO_VARIANTS / "panic_in_init.rs", pair)
+    result = check.run(HELLO, variants.path("00-hello", "panic_in_init.patch", tmp_path), pair)
     assert result.score == 0
     assert result.events[0].kind == "rust_panic"
     assert "deliberate panic in init" in result.kernel_log
@@ -71,9 +71,9 @@ def test_panic_in_init_scores_zero_and_names_the_panic(pair) -> None:
     assert _qemu_processes() == []
 
 
-def test_hang_in_init_scores_zero_within_the_timeout(pair) -> None:
+def test_hang_in_init_scores_zero_within_the_timeout(pair, tmp_path) -> None:
     started = time.monotonic()
-    result = check.run(HELLO, HELLO_VARIANTS / "hang_in_init.rs", pair)
+    result = check.run(HELLO, variants.path("00-hello", "hang_in_init.patch", tmp_path), pair)
     elapsed = time.monotonic() - started
     assert result.score == 0
     assert "hang" in [e.kind for e in result.events]

@@ -31,8 +31,8 @@ import pytest
 from grader import course as course_gen
 from grader.lab import BEGIN, END, Lab
 from grader.notebook import driver_cells
-from tests import coursekit
-from tests.conftest import LABS, VARIANTS
+from tests import coursekit, variants
+from tests.conftest import LABS
 
 ASSIGNMENTS = coursekit.assignments()
 #: Wall-clock seconds of each nbgrader step, printed at the end (figures for the report).
@@ -185,12 +185,12 @@ def grade(course: Path, released: dict):
                        "untouched": release}
         students = {"solution": "the lab's solution", "untouched": "the release as is"}
         if bug := coursekit.partial_bug(assignment):
-            submissions["bug"] = coursekit.with_driver(release, bug[0].read_text())
-            students["bug"] = bug[0].name
+            submissions["bug"] = coursekit.with_driver(release, variants.text(assignment, bug[0]))
+            students["bug"] = bug[0]
         if assignment == "00-hello":
-            crash = VARIANTS / assignment / "panic_in_init.rs"
-            submissions["crash"] = coursekit.with_driver(release, crash.read_text())
-            students["crash"] = crash.name
+            crash = "panic_in_init.patch"
+            submissions["crash"] = coursekit.with_driver(release, variants.text(assignment, crash))
+            students["crash"] = crash
         for student, notebook in submissions.items():
             coursekit.submit(course, assignment, student, notebook)
         for step in ("autograde", "generate_feedback"):

@@ -3,18 +3,18 @@
 For each lab: the solution gets full marks; the generated skeleton compiles,
 boots without a crash and earns at most its declared free points; and every
 variant under tests/labs/<lab>/ (an alternative solution, seeded bugs, hostile
-modules) scores as its variants.toml says.
+modules; read through tests/variants.py) scores as its variants.toml says.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from grader import check, lab
-from tests.conftest import LABS, VARIANTS
+from tests import variants
+from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +22,7 @@ LAB_DIRS = [p for p in sorted(LABS.iterdir()) if (p / "lab.toml").is_file()]
 
 
 def _variants() -> list[tuple[Path, dict]]:
-    found = []
-    for lab_dir in LAB_DIRS:
-        spec = VARIANTS / lab_dir.name / "variants.toml"
-        if spec.is_file():
-            found += [(lab_dir, v) for v in tomllib.loads(spec.read_text())["variant"]]
-    return found
+    return [(lab_dir, v) for lab_dir in LAB_DIRS for v in variants.specs(lab_dir.name)]
 
 
 def _by_name(result) -> dict:
@@ -60,8 +55,8 @@ def test_skeleton_compiles_and_earns_only_free_points(lab_dir: Path, pair, tmp_p
 @pytest.mark.parametrize(
     ("lab_dir", "variant"), _variants(), ids=lambda v: v.name if isinstance(v, Path) else v["file"]
 )
-def test_variant_scores_as_declared(lab_dir: Path, variant: dict, pair) -> None:
-    source = VARIANTS / lab_dir.name / variant["file"]
+def test_variant_scores_as_declared(lab_dir: Path, variant: dict, pair, tmp_path) -> None:
+    source = variants.path(lab_dir.name, variant["file"], tmp_path)
     result = check.run(lab_dir, source, pair)
     outcomes = _by_name(result)
     detail = {n: (t.status, t.message) for n, t in outcomes.items()}

@@ -21,8 +21,8 @@ import pytest
 from nbclient import NotebookClient
 
 from grader.lab import Lab
-from tests import coursekit
-from tests.conftest import LABS, REPO, VARIANTS
+from tests import coursekit, variants
+from tests.conftest import LABS, REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +102,7 @@ def test_a_driver_that_does_not_compile_shows_rustc_at_the_cell_line(workdir: Pa
                                                                       pair) -> None:
     path = coursekit.COURSE / "source" / "00-hello" / "00-hello.ipynb"
     stored = json.loads(path.read_text())
-    broken = coursekit.with_driver(stored, (VARIANTS / "00-hello" / "compile_error.rs").read_text())
+    broken = coursekit.with_driver(stored, variants.text("00-hello", "compile_error.patch"))
     notebook = execute(nbformat.reads(json.dumps(broken), as_version=4), workdir)
     text = text_of(html_of(by_id(notebook, "driver")))
     assert "The module did not build" in text

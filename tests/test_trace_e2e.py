@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from grader import check, lab
-from tests.conftest import LABS, VARIANTS
+from tests import variants
+from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,7 @@ def test_forged_ktap_scores_no_more_than_doing_nothing(pair, tmp_path) -> None:
     hello = lab.Lab.load(LABS / "00-hello")
     nothing = tmp_path / "hello.rs"
     nothing.write_text(hello.skeleton())
-    forged = check.run(hello.root, VARIANTS / "00-hello" / "forged_ktap.rs", pair)
+    forged = check.run(hello.root, variants.path("00-hello", "forged_ktap.rs", tmp_path), pair)
     idle = check.run(hello.root, nothing, pair)
     assert "ok 2 greets_count_times" in forged.kernel_log  # the forgery did reach the log
     assert forged.score <= idle.score

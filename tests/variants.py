@@ -1,0 +1,166 @@
+"""The variants of each lab under tests/labs/<lab-id>/: whole Rust files or small patches.
+
+A seeded bug is the lab's solution with a small change. Kept as a full copy, every
+bug repeated hundreds of lines of the solution, and an edit to the solution did
+not reach its bugs: they went on testing a driver that no longer existed. So a
+bug is stored as `<name>.patch`, a unified diff against the solution as a student
+would hand it in (`solved`: the lab source without its solution markers), and
+`text` applies it with GNU patch each time. A patch that no longer applies
+exactly fails loudly (tests/test_variants.py checks them all without booting
+anything), rather than being fuzzed onto code it was not written for.
+
+Variants written independently of the solution (alt_solution.rs, hostile
+modules such as forged_ktap.rs) stay whole `.rs` files, read as they are.
+
+To change a patched variant, or to add one:
+
+    python3 -m tests.variants text 00-hello bug_off_by_one.patch > /tmp/hello.rs
+    (edit /tmp/hello.rs)
+    python3 -m tests.variants diff 00-hello /tmp/hello.rs "what the bug is" \\
+        > tests/labs/00-hello/bug_off_by_one.patch
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+from grader.lab import BEGIN, END, STUB_PREFIX, Lab
+from tests.conftest import LABS, VARIANTS
+
+#: Lines of context in each patch (diff -u's default): enough to land in one place only.
+CONTEXT = 3
+#: GNU patch, strict: no fuzz (a hunk whose context changed fails instead of landing
+#: nearby), and --forward because --batch would otherwise apply a patch that looks
+#: reversed (a solution that already contains the bug) backwards, silently.
+PATCH = ["patch", "--quiet", "--batch", "--forward", "--no-backup-if-mismatch", "--fuzz=0",
+         "--reject-file=-"]
+
+
+class VariantError(RuntimeError):
+    """A variant is missing or its patch does not apply exactly to the lab's solution."""
+
+
+def lab(lab_id: str) -> Lab:
+    """The lab a variant folder belongs to: labs/<lab-id>."""
+    return Lab.load(LABS / lab_id)
+
+
+def specs(lab_id: str) -> list[dict]:
+    """The `[[variant]]` tables of tests/labs/<lab-id>/variants.toml ([] if it has none)."""
+    spec = VARIANTS / lab_id / "variants.toml"
+    if not spec.is_file():
+        return []
+    return list(tomllib.loads(spec.read_text()).get("variant", []))
+
+
+def solved(lab_id: str) -> str:
+    """The lab's solution without its region markers and `//>` stubs: what patches apply to.
+
+    `Lab.solution()` is the lab source as written, markers included; the bugs were
+    made from the driver a student would hand in, which has none of those lines.
+    """
+    the_lab = lab(lab_id)
+    out: list[str] = []
+    inside = False
+    for line in the_lab.solution().splitlines(keepends=True):
+        if BEGIN in line:
+            inside = True
+        elif END in line:
+            inside = False
+        elif not (inside and line.lstrip().startswith(STUB_PREFIX)):
+            out.append(line)
+    return "".join(out)
+
+
+def text(lab_id: str, file: str) -> str:
+    """The Rust source of variant `file` (as variants.toml names it) of lab `lab_id`."""
+    stored = VARIANTS / lab_id / file
+    if not stored.is_file():
+        raise VariantError(f"{stored}: no such variant")
+    if stored.suffix != ".patch":
+        return stored.read_text()
+    name = lab(lab_id).source.name
+    _check_labels(stored, name)
+    with tempfile.TemporaryDirectory(prefix="kdlab-variant-") as tmp:
+        target = Path(tmp) / name
+        target.write_text(solved(lab_id))
+        proc = subprocess.run([*PATCH, "--input", str(stored.resolve()), name], cwd=tmp,
+                              capture_output=True, text=True)
+        output = (proc.stdout + proc.stderr).strip()
+        # --quiet prints nothing when every hunk applies as written: anything else is a failure.
+        if proc.returncode != 0 or output:
+            # Once more on a fresh copy, verbose, for which hunk failed where.
+            target.write_text(solved(lab_id))
+            detail = subprocess.run(
+                [*[a for a in PATCH if a != "--quiet"], "--dry-run", "--input",
+                 str(stored.resolve()), name], cwd=tmp, capture_output=True, text=True)
+            raise VariantError(
+                f"{stored} does not apply exactly to the solution of {lab_id} "
+                f"(labs/{lab_id}/{name} without its markers); regenerate it "
+                f"(see tests/variants.py). GNU patch says:\n{output}\n"
+                f"{(detail.stdout + detail.stderr).strip()}")
+        return target.read_text()
+
+
+def path(lab_id: str, file: str, tmp_dir: Path) -> Path:
+    """Variant `file` on disk, for callers that build from a path (`grader.check.run`).
+
+    Written as tmp_dir/<variant name>/<the solution's file name>, so that compiler
+    messages name the file a student's would, and several variants (or a skeleton)
+    can share one tmp_dir.
+    """
+    folder = tmp_dir / Path(file).stem
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / lab(lab_id).source.name
+    target.write_text(text(lab_id, file))
+    return target
+
+
+def diff(lab_id: str, rust: str, description: str) -> str:
+    """The patch that turns `solved(lab_id)` into `rust`, headed by a one-line `description`.
+
+    GNU patch skips text before the first `---` line; the description says what the
+    bug is (matching the comment in variants.toml) for someone reading the patch.
+    """
+    if "\n" in description.strip() or description.lstrip().startswith(("---", "+++", "***",
+                                                                           "@@", "Index:")):
+        raise VariantError(f"the description must be one line of prose: {description!r}")
+    name = lab(lab_id).source.name
+    with tempfile.TemporaryDirectory(prefix="kdlab-variant-") as tmp:
+        before, after = Path(tmp) / "solution.rs", Path(tmp) / "variant.rs"
+        before.write_text(solved(lab_id))
+        after.write_text(rust)
+        proc = subprocess.run(["diff", f"-U{CONTEXT}", "--label", f"a/{name}", "--label",
+                               f"b/{name}", str(before), str(after)],
+                              capture_output=True, text=True)
+    if proc.returncode != 1:
+        raise VariantError(proc.stderr.strip() or "the variant is the solution itself")
+    return f"{description.strip()}\n{proc.stdout}"
+
+
+def _check_labels(stored: Path, name: str) -> None:
+    """Refuse a patch made for another file (another lab's solution, say)."""
+    lines = stored.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("--- ")), None)
+    if start is None or lines[start:start + 2] != [f"--- a/{name}", f"+++ b/{name}"]:
+        raise VariantError(f"{stored}: expected a unified diff of a/{name} and b/{name}")
+
+
+def main(argv: list[str]) -> int:
+    """`text LAB FILE` prints a variant; `diff LAB EDITED.rs DESCRIPTION` prints its patch."""
+    if len(argv) == 3 and argv[0] == "text":
+        sys.stdout.write(text(argv[1], argv[2]))
+        return 0
+    if len(argv) == 4 and argv[0] == "diff":
+        sys.stdout.write(diff(argv[1], Path(argv[2]).read_text(), argv[3]))
+        return 0
+    print(main.__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
