@@ -143,9 +143,18 @@ class Lab:
         """The student's starting file, generated from the solution."""
         return strip_solutions(self.solution(), str(self.source))
 
+    def solved(self) -> str:
+        """The solution as a student would hand it in: no region markers, no stubs."""
+        return strip_solutions(self.solution(), str(self.source), keep_solution=True)
 
-def strip_solutions(text: str, origin: str = "<source>") -> str:
-    """Replace each solution region by a TODO line plus its `//>` stub lines."""
+
+def strip_solutions(text: str, origin: str = "<source>", *, keep_solution: bool = False) -> str:
+    """Replace each solution region by a TODO line plus its `//>` stub lines.
+
+    keep_solution: by the region's solution lines instead, without the markers and
+    stubs: the driver as a student who solved the lab hands it in (what seeded-bug
+    patches and submission diffs are made against).
+    """
     out: list[str] = []
     region_start: int | None = None
     for number, line in enumerate(text.splitlines(keepends=True), 1):
@@ -155,14 +164,18 @@ def strip_solutions(text: str, origin: str = "<source>") -> str:
                                f"{region_start}")
             region_start = number
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}{TODO_LINE}\n")
+            if not keep_solution:
+                out.append(f"{indent}{TODO_LINE}\n")
         elif END in line:
             if region_start is None:
                 raise LabError(f"{origin}:{number}: {END} without {BEGIN}")
             region_start = None
         elif region_start is not None:
             stripped = line.lstrip()
-            if stripped.startswith(STUB_PREFIX):
+            if not stripped.startswith(STUB_PREFIX):
+                if keep_solution:
+                    out.append(line)
+            elif not keep_solution:
                 indent = line[: len(line) - len(stripped)]
                 stub = stripped[len(STUB_PREFIX):]
                 out.append(indent + (stub[1:] if stub.startswith(" ") else stub))

@@ -10,19 +10,26 @@ from grader.kernel import config_mismatches
 from grader.lab import Lab, LabError, discover, strip_solutions
 from tests.conftest import LABS
 
+REGION = (
+    "fn init() -> Result<Self> {\n"
+    "    // BEGIN SOLUTION\n"
+    "    //> Err(ENODEV)\n"
+    "    let x = compute();\n"
+    "    Ok(Self { x })\n"
+    "    // END SOLUTION\n"
+    "}\n"
+)
+
 
 def test_regions_become_todo_plus_stub() -> None:
-    source = (
-        "fn init() -> Result<Self> {\n"
-        "    // BEGIN SOLUTION\n"
-        "    //> Err(ENODEV)\n"
-        "    let x = compute();\n"
-        "    Ok(Self { x })\n"
-        "    // END SOLUTION\n"
-        "}\n"
-    )
-    assert strip_solutions(source) == (
+    assert strip_solutions(REGION) == (
         "fn init() -> Result<Self> {\n    // TODO: your code here\n    Err(ENODEV)\n}\n"
+    )
+
+
+def test_solved_keeps_the_solution_without_markers_or_stubs() -> None:
+    assert strip_solutions(REGION, keep_solution=True) == (
+        "fn init() -> Result<Self> {\n    let x = compute();\n    Ok(Self { x })\n}\n"
     )
 
 

@@ -28,7 +28,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from grader.lab import BEGIN, END, STUB_PREFIX, Lab
+from grader.lab import Lab
 from tests.conftest import LABS, VARIANTS
 
 #: Lines of context in each patch (diff -u's default): enough to land in one place only.
@@ -58,22 +58,8 @@ def specs(lab_id: str) -> list[dict]:
 
 
 def solved(lab_id: str) -> str:
-    """The lab's solution without its region markers and `//>` stubs: what patches apply to.
-
-    `Lab.solution()` is the lab source as written, markers included; the bugs were
-    made from the driver a student would hand in, which has none of those lines.
-    """
-    the_lab = lab(lab_id)
-    out: list[str] = []
-    inside = False
-    for line in the_lab.solution().splitlines(keepends=True):
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        elif not (inside and line.lstrip().startswith(STUB_PREFIX)):
-            out.append(line)
-    return "".join(out)
+    """The lab's solution as a student hands it in (`Lab.solved`): what patches apply to."""
+    return lab(lab_id).solved()
 
 
 def text(lab_id: str, file: str) -> str:
