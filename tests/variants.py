@@ -69,24 +69,22 @@ def text(lab_id: str, file: str) -> str:
         raise VariantError(f"{stored}: no such variant")
     if stored.suffix != ".patch":
         return stored.read_text()
-    name = lab(lab_id).source.name
-    _check_labels(stored, name)
+    name, base = _base(lab_id, stored)
     with tempfile.TemporaryDirectory(prefix="kdlab-variant-") as tmp:
         target = Path(tmp) / name
-        target.write_text(solved(lab_id))
+        target.write_text(base)
         proc = subprocess.run([*PATCH, "--input", str(stored.resolve()), name], cwd=tmp,
                               capture_output=True, text=True)
         output = (proc.stdout + proc.stderr).strip()
         # --quiet prints nothing when every hunk applies as written: anything else is a failure.
         if proc.returncode != 0 or output:
             # Once more on a fresh copy, verbose, for which hunk failed where.
-            target.write_text(solved(lab_id))
+            target.write_text(base)
             detail = subprocess.run(
                 [*[a for a in PATCH if a != "--quiet"], "--dry-run", "--input",
                  str(stored.resolve()), name], cwd=tmp, capture_output=True, text=True)
             raise VariantError(
-                f"{stored} does not apply exactly to the solution of {lab_id} "
-                f"(labs/{lab_id}/{name} without its markers); regenerate it "
+                f"{stored} does not apply exactly to {name} of {lab_id}; regenerate it "
                 f"(see tests/variants.py). GNU patch says:\n{output}\n"
                 f"{(detail.stdout + detail.stderr).strip()}")
         return target.read_text()
@@ -106,19 +104,21 @@ def path(lab_id: str, file: str, tmp_dir: Path) -> Path:
     return target
 
 
-def diff(lab_id: str, rust: str, description: str) -> str:
+def diff(lab_id: str, rust: str, description: str, base: str | None = None) -> str:
     """The patch that turns `solved(lab_id)` into `rust`, headed by a one-line `description`.
 
     GNU patch skips text before the first `---` line; the description says what the
     bug is (matching the comment in variants.toml) for someone reading the patch.
+    `base`: a whole-file variant in the same folder (alt_solution.rs) to patch
+    instead of the solution, for a bug seeded into another way of writing the driver.
     """
     if "\n" in description.strip() or description.lstrip().startswith(("---", "+++", "***",
                                                                            "@@", "Index:")):
         raise VariantError(f"the description must be one line of prose: {description!r}")
-    name = lab(lab_id).source.name
+    name = base or lab(lab_id).source.name
     with tempfile.TemporaryDirectory(prefix="kdlab-variant-") as tmp:
         before, after = Path(tmp) / "solution.rs", Path(tmp) / "variant.rs"
-        before.write_text(solved(lab_id))
+        before.write_text(text(lab_id, base) if base else solved(lab_id))
         after.write_text(rust)
         proc = subprocess.run(["diff", f"-U{CONTEXT}", "--label", f"a/{name}", "--label",
                                f"b/{name}", str(before), str(after)],
@@ -128,21 +128,34 @@ def diff(lab_id: str, rust: str, description: str) -> str:
     return f"{description.strip()}\n{proc.stdout}"
 
 
-def _check_labels(stored: Path, name: str) -> None:
-    """Refuse a patch made for another file (another lab's solution, say)."""
+def _base(lab_id: str, stored: Path) -> tuple[str, str]:
+    """The file a patch applies to, as its `--- a/NAME` line names it, and its text.
+
+    NAME is the solution's file name (the patch applies to `solved`) or a whole-file
+    variant beside the patch (alt_solution.rs); anything else is refused, as a
+    patch made for another lab's solution would be.
+    """
     lines = stored.read_text().splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("--- ")), None)
-    if start is None or lines[start:start + 2] != [f"--- a/{name}", f"+++ b/{name}"]:
-        raise VariantError(f"{stored}: expected a unified diff of a/{name} and b/{name}")
+    start = next((i for i, line in enumerate(lines) if line.startswith("--- a/")), None)
+    name = lines[start][len("--- a/"):] if start is not None else ""
+    if start is None or lines[start + 1:start + 2] != [f"+++ b/{name}"]:
+        raise VariantError(f"{stored}: expected a unified diff of a/NAME and b/NAME")
+    if name == lab(lab_id).source.name:
+        return name, solved(lab_id)
+    other = stored.parent / name
+    if other.suffix == ".rs" and other.is_file():
+        return name, other.read_text()
+    raise VariantError(f"{stored} patches {name}, which is neither the solution of {lab_id} "
+                       f"({lab(lab_id).source.name}) nor a .rs variant beside it")
 
 
 def main(argv: list[str]) -> int:
-    """`text LAB FILE` prints a variant; `diff LAB EDITED.rs DESCRIPTION` prints its patch."""
+    """`text LAB FILE` prints a variant; `diff LAB EDITED.rs DESCRIPTION [BASE.rs]` its patch."""
     if len(argv) == 3 and argv[0] == "text":
         sys.stdout.write(text(argv[1], argv[2]))
         return 0
-    if len(argv) == 4 and argv[0] == "diff":
-        sys.stdout.write(diff(argv[1], Path(argv[2]).read_text(), argv[3]))
+    if len(argv) in (4, 5) and argv[0] == "diff":
+        sys.stdout.write(diff(argv[1], Path(argv[2]).read_text(), argv[3], *argv[4:]))
         return 0
     print(main.__doc__, file=sys.stderr)
     return 2
