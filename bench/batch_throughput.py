@@ -85,11 +85,12 @@ def overhead(runs: int) -> None:
         lab = course.lab
         client = sandbox.client()
         tar = sandbox.lab_archive(lab, cache_root())
+        export = batch.kernel_for_sandboxes(client, lab, sandbox.GRADER_IMAGE)
         boxed, phases = [], []
         for _ in range(runs):
             started = time.monotonic()
             outcome = sandbox.run(client, sandbox.Submission("bench", folder, "hello.ipynb"),
-                                  lab, tar)
+                                  lab, tar, kernel=export)
             boxed.append(time.monotonic() - started)
             assert outcome.result and outcome.result["score"] == 6, outcome.message
             phases.append(outcome.phases)

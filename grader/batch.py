@@ -307,6 +307,32 @@ def make_record(pending: Pending, options: Options, lab: Lab, run_id: str, statu
     }
 
 
+def kernel_for_sandboxes(docker_client: Any, lab: Lab, image: str) -> Path | None:
+    """The host's copy of the image's kernel pair export, warmed for `lab`'s module.
+
+    Sandboxes read it through a read-only bind mount instead of the image's copy:
+    the same files, but a bind mount reads faster than some storage drivers
+    (fuse-overlayfs: the module build takes 1.4 s instead of 1.9 s), and its ccache
+    holds the C files Kbuild generates for this module name. None (the image's own
+    copy is used) when this host has no such export, the image carries another
+    pair, or the Docker daemon cannot see the export's path.
+    """
+    from grader import kernel, kernel_export
+
+    try:
+        export = kernel_export.cached_export(kernel.find())
+        carried = (docker_client.images.get(image).labels or {}).get(kernel_export.IMAGE_LABEL)
+    except Exception:  # no pair here, no such image: the image's copy it is
+        return None
+    if carried != export.root.name:
+        return None
+    if sandbox.check_visible(docker_client, export.root, image):
+        return None
+    if sandbox.warm_kernel(docker_client, export.root, (lab.module,), image):
+        return None
+    return export.root
+
+
 def default_jobs(docker_client: Any, limits: sandbox.Limits) -> int:
     """As many containers as the Docker host has cores, and memory for (80 % of RAM)."""
     info = docker_client.info()
@@ -343,6 +369,7 @@ class _Batch:
         self._lock = threading.Lock()
         self.lab_tar = sandbox.lab_archive(lab, _host_cache())
         self.kvm = _kvm()
+        self.kernel: Path | None = None
 
     def record(self, record: dict) -> None:
         """Durable first (journal), then the gradebook and the feedback page."""
@@ -352,10 +379,16 @@ class _Batch:
                                   "status": record["status"], "key": record["key"],
                                   "reused_from": record.get("reused_from")}) + "\n")
         self.writer.submit(record)
-        if record.get("notebook_id"):
-            batch_report.write_atomic(
-                self.options.course / "feedback" / record["student"] / self.options.assignment
-                / f"{record['notebook_id']}.html", batch_report.feedback_html(record))
+        self.feedback(record)
+
+    def feedback(self, record: dict, only_missing: bool = False) -> None:
+        """The student's feedback page, where nbgrader keeps feedback."""
+        if not record.get("notebook_id"):
+            return
+        page = (self.options.course / "feedback" / record["student"] / self.options.assignment
+                / f"{record['notebook_id']}.html")
+        if not (only_missing and page.exists()):
+            batch_report.write_atomic(page, batch_report.feedback_html(record))
 
     def grade_one(self, pending: Pending) -> dict | None:
         """Grade in a sandbox and record; None when the grader (not the student) failed."""
@@ -373,7 +406,7 @@ class _Batch:
         outcome = sandbox.run(
             self.docker, sandbox.Submission(pending.student, pending.directory, pending.notebook),
             self.lab, self.lab_tar, image=self.options.image, limits=self.options.limits,
-            kvm=self.kvm, labels=self.labels,
+            kvm=self.kvm, labels=self.labels, kernel=self.kernel,
             on_phase=lambda phase: self.progress.state(pending.student, phase))
         if not outcome.final:
             with self._lock:
@@ -413,6 +446,8 @@ class _Batch:
                 self.progress.finished(pending.student, record)
             else:
                 groups.setdefault(pending.key, []).append(pending)
+        if groups:
+            self.kernel = kernel_for_sandboxes(self.docker, self.lab, self.options.image)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs,
                                                      thread_name_prefix="sandbox")
         try:
@@ -492,6 +527,7 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
             done = journal.get(item.student)
             if done is not None and done.get("key") == item.key and not options.force:
                 writer.submit(done)  # the gradebook catches up after a killed run
+                batch.feedback(done, only_missing=True)
                 summary.skipped += 1
             else:
                 todo.append(item)
@@ -501,9 +537,13 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
             batch.run(todo, jobs)
         finally:
             writer.finish()
-            sandbox.reap(docker_client, batch.labels)
+            left = sandbox.reap(docker_client, batch.labels)
         summary.gradebook_errors = dict(writer.errors)
-        summary.warnings = writer.warnings
+        summary.warnings = list(writer.warnings)
+        if left:
+            summary.warnings.append(
+                f"the Docker daemon did not remove {', '.join(left)}; the next run of this "
+                "assignment tries again (or: docker rm -f / docker volume rm them)")
         summary.records = journal.records()
         summary.csv = options.csv or state_dir.parent / f"{options.assignment}.csv"
         test_names = [t.name for t in lab.tests] + [

@@ -82,10 +82,29 @@ def runtime_packages() -> list[str]:
     return sorted(names)
 
 
+def lab_modules(labs_dir: Path = REPO / "labs") -> list[str]:
+    """Every lab's module name: the images warm the kernel pair's ccache for each."""
+    return sorted({lab.module for lab in discover(labs_dir)})
+
+
+def image_labels(spec: ImageSpec, pair: kernel.KernelPair | None = None) -> dict[str, str]:
+    """Labels the image gets beyond the context digest.
+
+    The runtime image (and so every image built on it) names the kernel pair export
+    it carries: batch grading mounts the host's copy of that export, and only that.
+    """
+    if spec.name == "runtime":
+        export = kernel_export.cached_export(pair or kernel.find())
+        return {kernel_export.IMAGE_LABEL: export.root.name}
+    return {}
+
+
 def build_args(spec: ImageSpec) -> dict[str, str]:
     """The image's build arguments, computed ones included."""
     if spec.name == "runtime":
         return {**spec.buildargs, "PACKAGES": " ".join(runtime_packages())}
+    if spec.name in ("grader", "lab"):
+        return {**spec.buildargs, "MODULES": " ".join(lab_modules())}
     return dict(spec.buildargs)
 
 
@@ -117,10 +136,15 @@ def build_order(targets: list[str]) -> list[ImageSpec]:
 
 # ----------------------------------------------------------------------------- contexts
 
-def _tree(root: Path, arc: str) -> Iterator[tuple[str, Path]]:
-    """(archive name, path) for every file and symlink under root, caches left out."""
+def _tree(root: Path, arc: str, leave_out: tuple[str, ...] = ()) -> Iterator[tuple[str, Path]]:
+    """(archive name, path) for every file and symlink under root, caches left out.
+
+    leave_out: top-level folders of root to skip as well.
+    """
     for path in sorted(root.rglob("*")):
         if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        if path.relative_to(root).parts[0] in leave_out:
             continue
         if path.is_file() or path.is_symlink():
             yield f"{arc}/{path.relative_to(root)}", path
@@ -173,8 +197,11 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
     if spec.name == "runtime":
         certs = repo / "images" / "certs"
         files += [(f"images/certs/{p.name}", p) for p in sorted(certs.iterdir()) if p.is_file()]
+        # Without the export's compile caches: they change with every build against
+        # the export (grader.batch warms them for the sandboxes) and would make the
+        # image look outdated; the grader and lab images fill their own when built.
         export = kernel_export.cached_export(pair or kernel.find())
-        files += list(_tree(export.root, "build/images/kernel"))
+        files += list(_tree(export.root, "build/images/kernel", kernel_export.PAIR_CACHES))
     if spec.name in ("grader", "lab"):
         files += list(_tree(repo / "grader", "grader"))
     if spec.name == "lab":
@@ -272,7 +299,8 @@ def build_image(spec: ImageSpec, docker_client: Any, reporter: Reporter | None =
         stream = docker_client.api.build(
             fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.tag,
             network_mode="host", buildargs=build_args(spec), rm=True, forcerm=True,
-            nocache=no_cache, pull=False, decode=True, labels={CONTEXT_LABEL: digest})
+            nocache=no_cache, pull=False, decode=True,
+            labels={CONTEXT_LABEL: digest, **image_labels(spec)})
         steps, cached, image_id = _follow(stream, spec.tag, reporter)
     image = docker_client.images.get(spec.tag)
     return Built(spec.tag, image_id or image.id, int(image.attrs["Size"]), steps, cached,

@@ -27,6 +27,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import secrets
 import tarfile
 import threading
 import time
@@ -44,6 +46,8 @@ GRADER_IMAGE = "kdlab/grader:trixie"
 #: Who runs inside the container (the grader image's `grader` user).
 USER = "1000:1000"
 SCRATCH = "/scratch"
+#: Where the grader image keeps its kernel pair ($KDLAB_KERNEL there).
+IMAGE_KERNEL = "/opt/kdlab/kernel"
 SUBMISSION = "/submission"
 #: Label on every container and volume made here, so leftovers can be found and removed.
 LABEL = "kdlab.sandbox"
@@ -151,7 +155,7 @@ def _owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def _run_config(sub: Submission, image: str, limits: Limits, timeout_s: float, kvm: bool,
-                volume: str, labels: dict[str, str]) -> dict:
+                volume: str, labels: dict[str, str], kernel: Path | None = None) -> dict:
     """containers.create() arguments: every isolation setting in one place."""
     config: dict[str, Any] = dict(
         image=image,
@@ -171,12 +175,14 @@ def _run_config(sub: Submission, image: str, limits: Limits, timeout_s: float, k
         volumes={volume: {"bind": SCRATCH, "mode": "rw"}},
         # A Mount, not a bind in `volumes`: a source path the daemon cannot see is an
         # error here, where a plain bind would silently create an empty directory.
-        mounts=[_submission_mount(sub.directory)],
+        mounts=[_submission_mount(sub.directory), *_kernel_mounts(kernel)],
         tmpfs={"/tmp": "size=64m,noexec,nosuid,nodev"},
         environment={"KDLAB_CACHE": f"{SCRATCH}/cache", "HOME": SCRATCH,
                      "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8"},
         working_dir=SCRATCH,
         labels=labels,
+        # Named for the student, so `docker ps` during a batch says who is being graded.
+        name=f"kdlab-{re.sub(r'[^A-Za-z0-9_.-]+', '-', sub.key)[:40]}-{secrets.token_hex(3)}",
     )
     if kvm:
         config["devices"] = ["/dev/kvm:/dev/kvm:rwm"]
@@ -188,6 +194,38 @@ def _submission_mount(directory: Path) -> Any:
     from docker.types import Mount
 
     return Mount(SUBMISSION, str(directory), type="bind", read_only=True)
+
+
+def _kernel_mounts(kernel: Path | None, read_only: bool = True) -> list[Any]:
+    """The host's kernel pair export over the image's copy (see run())."""
+    if kernel is None:
+        return []
+    from docker.types import Mount
+
+    return [Mount(IMAGE_KERNEL, str(kernel), type="bind", read_only=read_only)]
+
+
+def warm_kernel(docker_client: Any, kernel: Path, modules: tuple[str, ...],
+                image: str = GRADER_IMAGE) -> str:
+    """Build a probe module under each name against `kernel`, mounted where sandboxes see it.
+
+    ccache keys hold the path from the module's build directory to the kernel
+    tree, so the cache is filled from inside a container, with the same layout as
+    the sandboxes (tree at IMAGE_KERNEL, build directory three levels deep), once
+    per batch. Returns '' or what went wrong.
+    """
+    import docker
+
+    try:
+        docker_client.containers.run(
+            image, ["python3", "-m", "grader.kernel_export", "--verify", IMAGE_KERNEL,
+                    "--modules", *modules],
+            remove=True, network_mode="none", user=f"{os.getuid()}:{os.getgid()}",
+            mounts=_kernel_mounts(kernel, read_only=False),
+            environment={"PYTHONDONTWRITEBYTECODE": "1"}, stderr=True)
+        return ""
+    except docker.errors.DockerException as err:
+        return str(err)
 
 
 def check_visible(docker_client: Any, directory: Path, image: str = GRADER_IMAGE) -> str:
@@ -253,9 +291,15 @@ def _last_json(stdout: str) -> dict | None:
 
 def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         image: str = GRADER_IMAGE, limits: Limits | None = None, kvm: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, kernel: Path | None = None,
         on_phase: Callable[[str], None] | None = None) -> Outcome:
-    """Grade one submission in a fresh container; never raises for the student's behaviour."""
+    """Grade one submission in a fresh container; never raises for the student's behaviour.
+
+    `kernel`: a kernel pair export on the host (grader.kernel_export) mounted
+    read-only over the image's own copy. Same files, but read through a plain bind
+    mount rather than the image's storage driver (with fuse-overlayfs that halves
+    the module build), with a ccache warmed for this lab's module (warm_kernel).
+    """
     limits = limits or Limits()
     on_phase = on_phase or (lambda _phase: None)
     labels = {LABEL: "1", **(labels or {})}
@@ -281,7 +325,7 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         on_phase("starting")
         try:
             container = docker_client.containers.create(
-                **_run_config(sub, image, limits, timeout_s, kvm, volume.name, labels))
+                **_run_config(sub, image, limits, timeout_s, kvm, volume.name, labels, kernel))
             container.start()
         except docker.errors.DockerException as err:
             raise SandboxError(f"cannot start a container of {image}: {err}") from err
@@ -351,25 +395,44 @@ def _failed(container: Any, watchdog: _Watchdog, lab: Lab, phase: str, code: int
                    f"{stderr[-STDERR_TAIL:]}", phases)
 
 
+#: How often removing a container or volume is tried before it is left to reap().
+REMOVE_TRIES = 5
+
+
+def _remove_one(thing: Any) -> bool:
+    """Remove a container or volume (force); True once it is gone.
+
+    The daemon can refuse for a while (a removal already in progress, a busy
+    overlay mount under load), so this tries again with a growing pause.
+    """
+    import docker
+
+    for attempt in range(REMOVE_TRIES):
+        try:
+            thing.remove(force=True)
+            return True
+        except docker.errors.NotFound:
+            return True
+        except Exception:  # busy, or the daemon is slow to answer: try again
+            time.sleep(0.5 * (attempt + 1))
+    return False
+
+
 def _remove(container: Any, volume: Any) -> None:
     for thing in (container, volume):
-        if thing is None:
-            continue
-        # Already removed, or the daemon is gone: reap() gets it later.
-        with contextlib.suppress(Exception):
-            thing.remove(force=True)
+        if thing is not None:
+            _remove_one(thing)  # what stays is found by its labels: reap()
 
 
-def reap(docker_client: Any, labels: dict[str, str]) -> int:
-    """Remove containers and volumes carrying all of `labels` (left by a killed batch)."""
+def reap(docker_client: Any, labels: dict[str, str]) -> list[str]:
+    """Remove containers and volumes carrying all of `labels`; the names of those left.
+
+    Finds what a killed batch left behind, and what the daemon would not remove
+    when a submission finished.
+    """
     filters = {"label": [LABEL, *(f"{k}={v}" for k, v in labels.items())]}
-    removed = 0
-    for container in docker_client.containers.list(all=True, filters=filters):
-        container.remove(force=True)
-        removed += 1
-    for volume in docker_client.volumes.list(filters=filters):
-        try:
-            volume.remove(force=True)
-        except Exception:  # still in use by a container being removed; next run gets it
-            continue
-    return removed
+    left = [c.name for c in docker_client.containers.list(all=True, filters=filters)
+            if not _remove_one(c)]
+    # Volumes after containers: a volume is in use until its container is gone.
+    left += [v.name for v in docker_client.volumes.list(filters=filters) if not _remove_one(v)]
+    return left

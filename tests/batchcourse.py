@@ -131,3 +131,19 @@ class Course:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def sandbox_leftovers() -> list[str]:
+    """Every sandbox container and volume still on the Docker host, described.
+
+    For assertions that nothing is left: a failure then says whose container it
+    was, in which state, and which batch made it.
+    """
+    from grader import sandbox
+
+    client = sandbox.client()
+    label = {"label": sandbox.LABEL}
+    return ([f"container {c.name} ({c.status}) {c.labels}"
+             for c in client.containers.list(all=True, filters=label)]
+            + [f"volume {v.name} {v.attrs.get('Labels')}"
+               for v in client.volumes.list(filters=label)])

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, images, sandbox
+from grader import batch, images
 from tests import variants
-from tests.batchcourse import REPO, SCRATCH, Course
+from tests.batchcourse import REPO, SCRATCH, Course, sandbox_leftovers
 from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
@@ -267,9 +267,7 @@ def test_csv_export_has_a_row_per_submission(graded) -> None:
 
 
 def test_no_container_or_volume_is_left(graded) -> None:
-    client = sandbox.client()
-    assert client.containers.list(all=True, filters={"label": sandbox.LABEL}) == []
-    assert client.volumes.list(filters={"label": sandbox.LABEL}) == []
+    assert sandbox_leftovers() == []
 
 
 def test_rerun_is_idempotent(graded) -> None:
@@ -325,8 +323,7 @@ def test_killed_batch_resumes_and_grades_each_submission_once(grader_image) -> N
         assert set(scores) == set(students)
         for n, student in enumerate(students):
             assert sum(scores[student].values()) == (6 if n % 3 else 1)
-        client = sandbox.client()
-        assert client.containers.list(all=True, filters={"label": sandbox.LABEL}) == []
+        assert sandbox_leftovers() == []
     finally:
         course.remove()
 
