@@ -207,10 +207,12 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
     if spec.name == "lab":
         files += list(_labs_without_solutions(repo / "labs"))
         release = course_release(repo, work)
+        # The released assignments only: no sources (solutions), no student work, and
+        # no gradebook (instructor data, and rewritten by every release).
         files += [(arc, path) for arc, path in _tree(release, "build/images/course")
                   if not arc.startswith("build/images/course/source/")
                   and "/submitted/" not in arc and "/autograded/" not in arc
-                  and "/feedback/" not in arc]
+                  and "/feedback/" not in arc and path.suffix != ".db"]
         files.append(("images/lab/start-lab", repo / "images/lab/start-lab"))
     return files
 

@@ -69,6 +69,10 @@ def test_runs_as_non_root_without_solutions(lab_server) -> None:
     assert container.exec_run(["id", "-u"]).output.decode().strip() == "1000"
     listing = container.exec_run(["find", "/opt/kdlab/labs", "-name", "*.rs"]).output.decode()
     assert listing.strip() == ""  # solutions stay out of the student's image
+    # The released course only: no source notebooks (solutions), no gradebook.
+    course = container.exec_run(["find", "/opt/kdlab/course", "-name", "source", "-o", "-name",
+                                 "*.db"]).output.decode()
+    assert course.strip() == ""
     extensions = container.exec_run(["jupyter", "labextension", "list"]).output.decode()
     assert "nbgrader" in extensions and "jupyter-widgets" in extensions
 
