@@ -6,7 +6,8 @@
    of lab 00 — a mix of correct, partial, skeleton and non-compiling drivers,
    every one distinct (a comment differs) so that none is shared — graded by
    `kdlab grade` with JOBS containers in parallel (default: what the machine
-   holds). Prints submissions per minute and the time for 100.
+   holds). Prints submissions per minute, the time for 100, and the peak
+   memory of a submission's container.
 2. Overhead: the same driver graded K times one after the other, by a bare
    `kdlab check` (grader.check.run) and in a sandbox container (grader.sandbox),
    medians side by side, with the sandbox's own phases.
@@ -66,6 +67,12 @@ def throughput(count: int, jobs: int) -> None:
         print(f"throughput: {count} submissions in {seconds:.0f} s with {used} containers in "
               f"parallel = {per_min:.1f}/min; 100 submissions would take "
               f"{100 / per_min:.1f} min (target <= 3 min). Load average at start {load:.1f}.")
+        peaks = [r["memory_peak_mb"] for r in summary.records.values()
+                 if r.get("memory_peak_mb") is not None]
+        if peaks:
+            print(f"peak memory per submission graded (container cgroup): median "
+                  f"{statistics.median(peaks):.0f} MiB, max {max(peaks):.0f} MiB "
+                  f"(limit {sandbox.Limits().memory_mb} MiB)")
     finally:
         course.remove()
 

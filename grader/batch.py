@@ -417,7 +417,7 @@ class _Batch:
         record = make_record(pending, self.options, self.lab, self.run_id, outcome.status,
                              outcome.result, outcome.message if outcome.status != "graded"
                              else "", seconds=round(time.monotonic() - started, 2),
-                             phases=outcome.phases)
+                             phases=outcome.phases, memory_peak_mb=outcome.memory_peak_mb)
         self.record(record)
         with self._lock:
             self.summary.graded += 1

@@ -98,6 +98,8 @@ class Outcome:
     result: dict | None
     message: str = ""
     phases: dict[str, float] = field(default_factory=dict)
+    #: The container's peak memory (build and boot), when the run got that far.
+    memory_peak_mb: float | None = None
 
     @property
     def final(self) -> bool:
@@ -355,7 +357,8 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
             return _failed(container, watchdog, lab, "boot", code, err, limits, phases)
         if booted.get("oom_kills"):
             return _out_of_memory(lab, "boot", limits, phases)
-        return Outcome("graded", booted["result"], phases=phases)
+        return Outcome("graded", booted["result"], phases=phases,
+                       memory_peak_mb=booted.get("memory_peak_mb"))
     except docker.errors.DockerException as err:
         if watchdog is not None and watchdog.fired:
             return _timed_out(lab, timeout_s, phases)

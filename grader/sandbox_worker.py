@@ -71,6 +71,21 @@ def oom_kills() -> int:
     return 0
 
 
+def memory_peak_mb() -> float | None:
+    """The most memory this container has used so far (cgroup v2 or v1), in MiB.
+
+    Counts everything the submission cost: rustc, QEMU's guest RAM as it was
+    touched, and the files written to the tmpfs scratch volume.
+    """
+    for path in (Path("/sys/fs/cgroup/memory.peak"),
+                 Path("/sys/fs/cgroup/memory/memory.max_usage_in_bytes")):
+        try:
+            return round(int(path.read_text().split()[0]) / 2**20, 1)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def _kill_leftovers() -> None:
     """Nothing started during the build may live on to see the tests copied in next.
 
@@ -171,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(phase_build(args.notebook, args.module, args.timeout, args.out)))
     else:
         result = phase_boot(args.lab, args.out, args.kvm).to_json()
-        print(json.dumps({"result": result, "oom_kills": oom_kills()}))
+        print(json.dumps({"result": result, "oom_kills": oom_kills(),
+                          "memory_peak_mb": memory_peak_mb()}))
     return 0
 
 

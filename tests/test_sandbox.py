@@ -75,6 +75,9 @@ def test_container_is_isolated(course, grader_image) -> None:
     outcome = _run(course, "iso", (HELLO / "hello.rs").read_text(), grader_image,
                    labels={"kdlab.test": "isolation"}, on_phase=inspect)
     assert outcome.status == "graded" and outcome.result["score"] == 6
+    # What the submission cost, measured by the container's own cgroup (QEMU's RAM alone
+    # is more than 64 MiB), within the limit.
+    assert 64 < outcome.memory_peak_mb <= sandbox.Limits().memory_mb
     host = seen["HostConfig"]
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
