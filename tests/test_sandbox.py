@@ -16,6 +16,7 @@ import pytest
 from grader import batch, images, kernel_export, sandbox
 from grader.kernel import cache_root
 from grader.lab import Lab
+from tests import variants
 from tests.batchcourse import Course, sandbox_leftovers
 from tests.conftest import LABS
 
@@ -115,12 +116,14 @@ def test_the_build_cannot_see_the_tests_that_come_later(course, grader_image) ->
 
 def test_wall_clock_timeout_kills_the_container(course, grader_image) -> None:
     lab = Lab.load(HELLO)
-    # One second: the module build alone takes longer, so the watchdog must step in.
-    tight = sandbox.Limits(margin_s=1 - lab.timeouts.build - lab.timeouts.boot)
-    outcome = _run(course, "slow", (HELLO / "hello.rs").read_text(), grader_image, limits=tight)
+    # A driver whose init never returns: the guest gives module loading 10 s before it
+    # reports a hang itself, so on any machine the 4 s watchdog must step in first.
+    tight = sandbox.Limits(margin_s=4 - lab.timeouts.build - lab.timeouts.boot)
+    outcome = _run(course, "slow", variants.text("00-hello", "hang_in_init.patch"),
+                   grader_image, limits=tight)
     assert outcome.status == "timeout", outcome.phases
     assert outcome.result["score"] == 0
-    assert "took longer than 1 s" in outcome.result["tests"][0]["message"]
+    assert "took longer than 4 s" in outcome.result["tests"][0]["message"]
     assert sandbox_leftovers() == []
 
 
