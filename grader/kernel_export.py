@@ -21,8 +21,8 @@ the wrapper script (a read-only export cannot update its own wrapper).
 `verify` builds a tiny Rust module against it, which proves the export complete.
 Run in an image build under each lab's module name, it also fills the pair's
 ccache with the C files Kbuild generates per module name (<name>.mod.c): a
-read-only export in a container then answers them from the cache (build 3 s ->
-1 s here) instead of compiling them for every submission.
+read-only export in a container then answers them from the cache instead of
+compiling them for every submission (about 0.4 s of a 1.9 s build here).
 """
 
 from __future__ import annotations

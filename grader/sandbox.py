@@ -299,8 +299,9 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
 
     `kernel`: a kernel pair export on the host (grader.kernel_export) mounted
     read-only over the image's own copy. Same files, but read through a plain bind
-    mount rather than the image's storage driver (with fuse-overlayfs that halves
-    the module build), with a ccache warmed for this lab's module (warm_kernel).
+    mount rather than the image's storage driver (with fuse-overlayfs the module
+    build takes 1.4 s instead of 1.9 s), with a ccache warmed for this lab's module
+    (warm_kernel).
     """
     limits = limits or Limits()
     on_phase = on_phase or (lambda _phase: None)
