@@ -39,6 +39,7 @@ from grader import batch_report, gradebook, sandbox
 from grader.journal import Journal
 from grader.lab import Lab, LabError
 from grader.notebook import DRIVER_MAGIC, NotebookError, driver_cells, extract_driver
+from grader.results import integrity_flags
 
 #: Notebooks larger than this are not opened on the grader (a student's notebook is data).
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -166,6 +167,8 @@ class Summary:
         lines += [f"  not graded: {s}: {e}" for s, e in sorted(self.errors.items())]
         lines += [f"  gradebook: {s}: {e}" for s, e in sorted(self.gradebook_errors.items())]
         lines += [f"  warning: {w}" for w in sorted(set(self.warnings))[:20]]
+        flagged = {s: r["flags"] for s, r in sorted(self.records.items()) if r.get("flags")}
+        lines += [f"  flagged: {s}: {'; '.join(f)[:200]}" for s, f in flagged.items()]
         if self.csv:
             lines.append(f"CSV: {self.csv}")
         return "\n".join(lines)
@@ -205,11 +208,10 @@ def assignment_lab(options: Options) -> Lab:
 
 
 def lab_digest(lab: Lab) -> str:
-    """Identity of what grading uses from the lab (everything but the solution)."""
+    """Identity of what grading uses from the lab (Lab.grading_files)."""
     digest = hashlib.sha256()
-    for path in sorted(lab.root.rglob("*")):
-        if path.is_file() and path != lab.source and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(lab.root)).encode() + b"\0" + path.read_bytes())
+    for path in lab.grading_files():
+        digest.update(str(path.relative_to(lab.root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -302,6 +304,7 @@ def make_record(pending: Pending, options: Options, lab: Lab, run_id: str, statu
         "notebook": pending.notebook, "notebook_id": Path(pending.notebook).stem,
         "driver_cell_id": pending.driver_cell_id, "lab": lab.id, "key": pending.key,
         "status": status, "message": message, "notes": pending.notes,
+        "flags": integrity_flags(result),
         "result": _bounded(result), "graded_at": _now(), "run": run_id,
         "timestamp": pending.timestamp, **extra,
     }
@@ -546,9 +549,9 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
                 "assignment tries again (or: docker rm -f / docker volume rm them)")
         summary.records = journal.records()
         summary.csv = options.csv or state_dir.parent / f"{options.assignment}.csv"
-        test_names = [t.name for t in lab.tests] + [
-            t["name"] for r in summary.records.values() for t in r["result"]["tests"]
-            if t["name"] not in {x.name for x in lab.tests}]
+        graded = [item.name for item in lab.graded_items()]
+        test_names = graded + [t["name"] for r in summary.records.values()
+                               for t in r["result"]["tests"] if t["name"] not in graded]
         batch_report.write_atomic(summary.csv, batch_report.csv_text(
             list(summary.records.values()), list(dict.fromkeys(test_names))))
         summary.seconds = time.monotonic() - started

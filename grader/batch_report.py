@@ -34,8 +34,8 @@ def csv_text(records: list[dict], test_names: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["student", "assignment", "notebook", "status", "score", "max_score",
-                     *test_names, "build_ok", "boot", "first_problem", "graded_at",
-                     "seconds"])
+                     *test_names, "build_ok", "boot", "first_problem", "flags",
+                     "graded_at", "seconds"])
     for record in sorted(records, key=lambda r: r["student"]):
         result = record.get("result") or {}
         points = {t["name"]: t["points"] for t in result.get("tests", [])}
@@ -45,7 +45,8 @@ def csv_text(records: list[dict], test_names: list[str]) -> str:
             *(points.get(name, "") for name in test_names),
             (result.get("build") or {}).get("ok", ""), (result.get("boot") or {}).get(
                 "status", ""),
-            _first_problem(record)[:300], record.get("graded_at", ""),
+            _first_problem(record)[:300], "; ".join(record.get("flags", []))[:300],
+            record.get("graded_at", ""),
             record.get("seconds", ""),
         ])
     return out.getvalue()
@@ -91,6 +92,9 @@ def feedback_html(record: dict) -> str:
     ]
     if record.get("message"):
         parts.append(f"<p><strong>{esc(record['message'])}</strong></p>")
+    if record.get("flags"):
+        parts.append("<h2>Not counted</h2><ul>"
+                     + "".join(f"<li>{esc(flag)}</li>" for flag in record["flags"]) + "</ul>")
     parts.append("<table><tr><th></th><th>test</th><th>points</th><th>what happened</th></tr>"
                  + "".join(rows) + "</table>")
     build = result.get("build") or {}

@@ -1,9 +1,17 @@
-"""`kdlab check`: source -> build -> initramfs -> QEMU -> kernel log + KTAP -> grade.
+"""`kdlab check`: source -> build -> initramfs -> QEMU -> kernel log + results -> grade.
 
-Each stage is a module with one job; this one only wires them together, times
-them and makes sure that whatever the student's code does, the caller gets a
-CheckResult (never an exception for the student's behaviour) and no QEMU or
-scratch directory is left behind.
+Two stages, each a function with a plain result, that callers run in turn:
+
+- `build(source, pair, ...)`: the source policy (grader.policy), then the module
+  build (grader.modbuild) -> BuildResult; it takes the lab's build settings, not
+  the lab folder, because the sandbox compiles before any lab file is present;
+- `boot_and_grade(lab, build, pair)`: the initramfs, one QEMU run with the result
+  channel (grader.channel), the kernel log, KTAP and device trace -> CheckResult.
+
+`run` does both. The sandbox (grader.sandbox_worker) calls them separately, so
+that the module is compiled before the lab's tests are in its container. Whatever
+the student's code does, the caller gets a CheckResult (never an exception for the
+student's behaviour) and no QEMU or scratch directory is left behind.
 """
 
 from __future__ import annotations
@@ -13,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import grade, initramfs, kernlog, ktap, qemu, trace
+from grader import channel, grade, initramfs, kernlog, policy, qemu, trace
 from grader.kernel import KernelPair, cache_root
 from grader.lab import Lab
-from grader.modbuild import build_module
+from grader.modbuild import BuildResult, build_module
 from grader.progress import Reporter, Silent
 from grader.results import CheckResult, Timings
 
@@ -39,7 +47,7 @@ def use_kvm(choice: str) -> bool:
 
 
 def guest_env(lab: Lab) -> dict[str, str]:
-    """What the guest init reads from /etc/kdlab.env."""
+    """What the guest init and runner read from /etc/kdlab.env."""
     tests_budget = max(5, int(lab.timeouts.boot) - LOAD_TIMEOUT_S - BOOT_MARGIN_S)
     return {
         "MODULE": lab.module,
@@ -47,55 +55,75 @@ def guest_env(lab: Lab) -> dict[str, str]:
         "LOAD_TIMEOUT_S": str(LOAD_TIMEOUT_S),
         "TESTS_TIMEOUT_S": str(tests_budget),
         "HUNG_TASK_S": str(HUNG_TASK_S),
+        "TESTS": " ".join(t.name for t in lab.tests),
+        "HIDDEN": " ".join(t.name for t in lab.tests if t.hidden),
     }
 
 
-def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None = None,
-        kvm: str = "auto", workdir: Path | None = None, trace_devices: bool = True,
-        ) -> CheckResult:
-    """Grade one source file for one lab; `workdir` keeps the scratch files for inspection.
+def build(source: Path, pair: KernelPair, scratch: Path, *, module: str, timeout_s: float,
+          allow: tuple[str, ...] = (), reporter: Reporter | None = None) -> BuildResult:
+    """Stage 1: check the source against the source policy (less what the lab `allow`s),
+    then compile it as `module`.ko."""
+    reporter = reporter or Silent()
+    reporter.begin(f"building {source.name} as {module}.ko")
+    refused = policy.check_file(source, allow)
+    result = refused if refused is not None else build_module(
+        pair, source, module, scratch / "build", timeout_s)
+    reporter.end("ok" if result.ok else f"failed ({len(result.errors)} errors)")
+    return result
+
+
+def boot_and_grade(lab: Lab, built: BuildResult, pair: KernelPair, scratch: Path,
+                   reporter: Reporter | None = None, kvm: str = "auto",
+                   trace_devices: bool = True) -> CheckResult:
+    """Stage 2: boot the built module with the lab's tests and turn the evidence into points.
 
     `trace_devices=False` skips recording device accesses (the benchmark uses it to
     measure what the trace costs); the lab's trace checks then fail as not run.
     """
     reporter = reporter or Silent()
+    timings = Timings(build_s=built.seconds)
+    if not built.ok:
+        tests = grade.grade(lab, built, None, None, None)
+        return CheckResult(lab.id, tests, built, timings=timings, boot_status="not booted")
+
+    reporter.begin("booting QEMU and running the guest tests")
+    initrd = initramfs.assemble(lab, built.module, scratch / "guest", cache_root(),
+                                guest_env(lab))
+    boot = qemu.run(qemu.RunSpec(
+        kernel=pair.bzimage, initrd=initrd, workdir=scratch / "vm", devices=lab.devices,
+        memory_mb=lab.memory_mb, cpus=lab.cpus, timeout_s=lab.timeouts.boot, kvm=use_kvm(kvm),
+        trace_events=trace.EVENTS if lab.register_maps and trace_devices else (),
+    ))
+    log = kernlog.analyse(boot.console)
+    verdict = channel.verify(boot.channel, exited_after_end=not boot.timed_out)
+    accesses = trace.decode(boot.trace_file, list(lab.register_maps))
+    tests = grade.grade(lab, built, log, verdict, accesses, boot.timed_out)
+    status = ("timed out" if boot.timed_out else
+              "finished" if verdict.complete else f"ended during {log.phase}")
+    reporter.end(status)
+    timings.boot_s = boot.seconds
+    extra: dict = {"channel": verdict.to_json()}
+    if lab.register_maps:
+        extra["trace"] = accesses.to_json()
+    return CheckResult(lab.id, tests, built, kernel_log="\n".join(log.lines),
+                       events=log.events, timings=timings, accel=boot.accel,
+                       boot_status=status, extra=extra)
+
+
+def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None = None,
+        kvm: str = "auto", workdir: Path | None = None, trace_devices: bool = True,
+        ) -> CheckResult:
+    """Grade one source file for one lab; `workdir` keeps the scratch files for inspection."""
     started = time.monotonic()
     lab = Lab.load(lab_dir)
     scratch = Path(tempfile.mkdtemp(prefix="kdlab-check-")) if workdir is None else workdir
     try:
-        reporter.begin(f"building {source.name} as {lab.module}.ko")
-        build = build_module(pair, source, lab.module, scratch / "build", lab.timeouts.build)
-        reporter.end("ok" if build.ok else f"failed ({len(build.errors)} errors)")
-        timings = Timings(build_s=build.seconds)
-        if not build.ok:
-            timings.total_s = time.monotonic() - started
-            tests = (grade.grade_tests(lab, build, None, None)
-                     + grade.grade_trace_checks(lab, build, None, None))
-            return CheckResult(lab.id, tests, build, timings=timings, boot_status="not booted")
-
-        reporter.begin("booting QEMU and running the guest tests")
-        initrd = initramfs.assemble(lab, build.module, scratch / "guest", cache_root(),
-                                    guest_env(lab))
-        accel = use_kvm(kvm)
-        boot = qemu.run(qemu.RunSpec(
-            kernel=pair.bzimage, initrd=initrd, workdir=scratch / "vm", devices=lab.devices,
-            memory_mb=lab.memory_mb, timeout_s=lab.timeouts.boot, kvm=accel,
-            trace_events=trace.EVENTS if lab.register_maps and trace_devices else (),
-        ))
-        log = kernlog.analyse(boot.console)
-        doc = ktap.parse(boot.ktap)
-        accesses = trace.decode(boot.trace_file, list(lab.register_maps))
-        tests = (grade.grade_tests(lab, build, log, doc, boot.timed_out)
-                 + grade.grade_trace_checks(lab, build, log, accesses))
-        status = ("timed out" if boot.timed_out else
-                  "finished" if log.finished else f"ended during {log.phase}")
-        reporter.end(status)
-        timings.boot_s = boot.seconds
-        timings.total_s = time.monotonic() - started
-        extra = {"trace": accesses.to_json()} if lab.register_maps else {}
-        return CheckResult(lab.id, tests, build, kernel_log="\n".join(log.lines),
-                           events=log.events, timings=timings, accel=boot.accel,
-                           boot_status=status, extra=extra)
+        built = build(source, pair, scratch, module=lab.module, timeout_s=lab.timeouts.build,
+                      allow=lab.allow, reporter=reporter)
+        result = boot_and_grade(lab, built, pair, scratch, reporter, kvm, trace_devices)
+        result.timings.total_s = time.monotonic() - started
+        return result
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -13,8 +13,9 @@ Notebooks are written with outputs cleared, stable cell ids and nbformat's own
 JSON layout, so a change to a lab shows up as a small, reviewable diff, and
 `kdlab course generate --check` tells CI when the course is out of date.
 
-Course-level choices that are not the lab's business (which tests the course
-hides until grading) live in `course/course.toml`.
+Which tests are hidden is the lab's business (lab.toml `hidden = true`, with the
+test's code in the lab's hidden/ folder): the released notebook names a hidden
+test, its points and what it checks, never its code.
 """
 
 from __future__ import annotations
@@ -24,37 +25,18 @@ import json
 import re
 import sys
 import textwrap
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import regview
-from grader.lab import BEGIN, Lab, LabError, strip_solutions
+from grader.lab import BEGIN, GradedItem, Lab, LabError, strip_solutions
 from grader.notebook import DRIVER_MAGIC
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LABS = REPO / "labs"
 DEFAULT_COURSE = REPO / "course"
-POLICY_FILE = "course.toml"
 NBGRADER_SCHEMA = 3
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The course's choices for one lab."""
-
-    hidden: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class GradedItem:
-    """One grade cell: a lab test or a host-side trace check, with its points."""
-
-    name: str
-    points: float
-    description: str
-    hidden: bool
 
 
 @dataclass
@@ -92,26 +74,6 @@ def lab_problems(lab_dir: Path) -> list[str]:
     return problems
 
 
-def load_policies(course_dir: Path) -> dict[str, Policy]:
-    """course.toml: `[labs."00-hello"] hidden = ["parameter_default"]`."""
-    path = course_dir / POLICY_FILE
-    if not path.is_file():
-        return {}
-    data = tomllib.loads(path.read_text())
-    return {lab_id: Policy(hidden=tuple(spec.get("hidden", ())))
-            for lab_id, spec in data.get("labs", {}).items()}
-
-
-def graded_items(lab: Lab, policy: Policy) -> list[GradedItem]:
-    """Every graded test of the lab in grading order, with the course's hidden choices."""
-    items = [GradedItem(t.name, t.points, t.description, t.hidden or t.name in policy.hidden)
-             for t in lab.tests]
-    items += [GradedItem(c.name, c.points, c.description, c.name in policy.hidden)
-              for c in getattr(lab, "trace_checks", ())]
-    unknown = set(policy.hidden) - {i.name for i in items}
-    if unknown:
-        raise LabError(f"{POLICY_FILE}: {lab.id} has no test(s) {', '.join(sorted(unknown))}")
-    return items
 
 
 # -- cells -----------------------------------------------------------------------------------
@@ -232,9 +194,9 @@ def grade_text(lab: Lab, item: GradedItem) -> str:
     return head + body
 
 
-def notebook(lab: Lab, policy: Policy = Policy()) -> dict:
+def notebook(lab: Lab) -> dict:
     """The lab's lesson notebook (the instructor's source version, with the solution)."""
-    items = graded_items(lab, policy)
+    items = list(lab.graded_items())
     title, sections = readme_sections((lab.root / "README.md").read_text())
     cells = [
         markdown("header", header_text(lab, title, items)),
@@ -295,7 +257,6 @@ def generate(labs_dir: Path = DEFAULT_LABS, course_dir: Path = DEFAULT_COURSE,
              check: bool = False) -> Report:
     """Write (or with `check`, only compare) the notebook of every complete lab."""
     report = Report()
-    policies = load_policies(course_dir)
     for lab_dir in sorted(p for p in labs_dir.iterdir() if (p / "lab.toml").is_file()):
         problems = lab_problems(lab_dir)
         if problems:
@@ -305,11 +266,7 @@ def generate(labs_dir: Path = DEFAULT_LABS, course_dir: Path = DEFAULT_COURSE,
         if not assignment_name_ok(lab.id):
             report.skipped[lab_dir.name] = [f"lab id {lab.id!r} is not a usable assignment name"]
             continue
-        try:
-            text = dumps(notebook(lab, policies.get(lab.id, Policy())))
-        except LabError as err:  # course.toml names a test the lab no longer has
-            report.skipped[lab_dir.name] = [str(err)]
-            continue
+        text = dumps(notebook(lab))
         path = notebook_path(course_dir, lab.id)
         if path.is_file() and path.read_text() == text:
             report.unchanged.append(path)

@@ -1,18 +1,21 @@
-"""Turn the evidence of one run into points: lab tests x (build, kernel log, KTAP).
+"""Turn the evidence of one run into points: the lab's graded items x (build, log, results, trace).
 
-Every test declared in lab.toml gets exactly one outcome. A test the guest
-reported as ok earns its points; anything else earns none, with a message that
-says why in the student's terms: the build failed, the module did not load, the
-kernel crashed in a named function during a named phase, the guest stopped
-responding, or the test's own diagnostics. Tests the guest printed but the lab
-does not declare earn nothing (a module cannot invent tests).
+Every item `Lab.graded_items()` lists gets exactly one outcome, in that order. A
+guest test earns its points only when the result channel verified its block
+(grader.channel) and the block says ok; anything else earns none, with a message
+that says why in the student's terms: the build failed, the module did not load,
+the kernel crashed in a named function during a named phase, the guest stopped
+responding, the result was not trusted, or the test's own diagnostics. Tests the
+guest printed but the lab does not declare earn nothing (a module cannot invent
+tests). Trace checks are judged on the host's own record of device accesses.
 """
 
 from __future__ import annotations
 
 from grader import ktap
+from grader.channel import Verdict
 from grader.kernlog import KernelLog
-from grader.lab import Lab
+from grader.lab import GradedItem, Lab
 from grader.modbuild import BuildResult
 from grader.results import TestOutcome
 from grader.trace import Trace
@@ -26,8 +29,8 @@ KTAP_STATUS = {
 }
 
 
-def _why_unreported(build: BuildResult, log: KernelLog | None, timed_out: bool,
-                    timeout_s: float) -> str:
+def _why_unreported(build: BuildResult, log: KernelLog | None, verdict: Verdict | None,
+                    timed_out: bool, timeout_s: float) -> str:
     """The reason a test never reported, from the most to the least specific evidence."""
     if not build.ok:
         first = build.errors[0].short() if build.errors else build.log.splitlines()[-1:]
@@ -38,46 +41,67 @@ def _why_unreported(build: BuildResult, log: KernelLog | None, timed_out: bool,
     if timed_out:
         return (f"not run: the guest stopped responding during {log.phase} and was stopped "
                 f"after {timeout_s:.0f} s")
+    if verdict is not None and not verdict.started:
+        return "not run: the guest ended before the tests started"
     return "not run: the guest tests ended before this test reported"
 
 
-def grade_tests(lab: Lab, build: BuildResult, log: KernelLog | None, doc: ktap.TestResult | None,
-                timed_out: bool = False) -> list[TestOutcome]:
-    """One outcome per lab test, in lab order."""
-    outcomes = []
+def _untrusted(verdict: Verdict) -> str:
+    return ("not counted: the result channel was tampered with in this run — "
+            + "; ".join(verdict.problems))
+
+
+def _test_outcome(index: int, item: GradedItem, lab: Lab, build: BuildResult,
+                  log: KernelLog | None, verdict: Verdict | None, doc: ktap.TestResult | None,
+                  timed_out: bool) -> TestOutcome:
+    base = dict(name=item.name, max_points=item.points, description=item.description,
+                hidden=item.hidden)
+    reported = doc.find(item.name) if doc is not None else None
+    if verdict is not None and index in verdict.rejected:
+        return TestOutcome(status="error", points=0.0, message=_untrusted(verdict), **base)
+    if reported is None or reported.status not in KTAP_STATUS:
+        message = _why_unreported(build, log, verdict, timed_out, lab.timeouts.boot)
+        if verdict is not None and verdict.problems:
+            message += "\n" + _untrusted(verdict)
+        return TestOutcome(status="error", points=0.0, message=message, **base)
+    status = KTAP_STATUS[reported.status]
+    message = reported.message()
     load_failure = next((e for e in (log.events if log else []) if e.kind == "load_failure"),
                         None)
-    for test in lab.tests:
-        reported = doc.find(test.name) if doc is not None else None
-        base = dict(name=test.name, max_points=test.points, description=test.description,
-                    hidden=test.hidden)
-        if reported is None or reported.status not in KTAP_STATUS:
-            message = _why_unreported(build, log, timed_out, lab.timeouts.boot)
-            outcomes.append(TestOutcome(status="error", points=0.0, message=message, **base))
-            continue
-        status = KTAP_STATUS[reported.status]
-        message = reported.message()
-        if status == "fail" and load_failure is not None:
-            message = f"{load_failure.describe()}\n{message}".strip()
-        if status == "skip":
-            message = message or f"skipped: {reported.reason or 'no reason given'}"
-        outcomes.append(TestOutcome(status=status, points=test.points if status == "pass" else 0.0,
-                                    message=message, **base))
-    return outcomes
+    if status == "fail" and load_failure is not None:
+        message = f"{load_failure.describe()}\n{message}".strip()
+    if status == "skip":
+        message = message or f"skipped: {reported.reason or 'no reason given'}"
+    return TestOutcome(status=status, points=item.points if status == "pass" else 0.0,
+                       message=message, **base)
 
 
-def grade_trace_checks(lab: Lab, build: BuildResult, log: KernelLog | None,
-                       trace: Trace | None) -> list[TestOutcome]:
-    """Outcomes of the lab's host-side trace checks (evidence the guest cannot forge)."""
+def _trace_outcome(item: GradedItem, lab: Lab, build: BuildResult, log: KernelLog | None,
+                   trace: Trace | None) -> TestOutcome:
+    base = dict(name=item.name, max_points=item.points, description=item.description,
+                hidden=item.hidden)
+    check = next(c for c in lab.trace_checks if c.name == item.name)
+    if not build.ok or trace is None:
+        reason = _why_unreported(build, log, None, False, lab.timeouts.boot)
+        return TestOutcome(status="error", points=0.0, message=reason, **base)
+    passed, message = check.evaluate(trace)
+    return TestOutcome(status="pass" if passed else "fail",
+                       points=item.points if passed else 0.0, message=message, **base)
+
+
+def grade(lab: Lab, build: BuildResult, log: KernelLog | None, verdict: Verdict | None,
+          trace: Trace | None, timed_out: bool = False) -> list[TestOutcome]:
+    """One outcome per graded item of the lab, in the lab's order.
+
+    `verdict` is None when nothing booted; only its verified KTAP is read.
+    """
+    doc = ktap.parse(verdict.ktap) if verdict is not None and verdict.started else None
     outcomes = []
-    for check in lab.trace_checks:
-        base = dict(name=check.name, max_points=check.points, description=check.description)
-        if not build.ok or trace is None:
-            reason = _why_unreported(build, log, False, lab.timeouts.boot)
-            outcomes.append(TestOutcome(status="error", points=0.0, message=reason, **base))
-            continue
-        passed, message = check.evaluate(trace)
-        outcomes.append(TestOutcome(status="pass" if passed else "fail",
-                                    points=check.points if passed else 0.0, message=message,
-                                    **base))
+    index = 0
+    for item in lab.graded_items():
+        if item.kind == "test":
+            index += 1
+            outcomes.append(_test_outcome(index, item, lab, build, log, verdict, doc, timed_out))
+        else:
+            outcomes.append(_trace_outcome(item, lab, build, log, trace))
     return outcomes

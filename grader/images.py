@@ -151,9 +151,10 @@ def _tree(root: Path, arc: str, leave_out: tuple[str, ...] = ()) -> Iterator[tup
 
 
 def _labs_without_solutions(labs_dir: Path) -> Iterator[tuple[str, Path]]:
-    """The labs as students may see them: everything but each lab's solution source."""
+    """The labs as students may see them: everything but each lab's solution source and its
+    hidden tests (hidden/: their code exists only where the instructor grades)."""
     for lab in discover(labs_dir):
-        for arc, path in _tree(lab.root, f"labs/{lab.root.name}"):
+        for arc, path in _tree(lab.root, f"labs/{lab.root.name}", leave_out=("hidden",)):
             if path != lab.source:
                 yield arc, path
     readme = labs_dir / "README.md"

@@ -1,9 +1,14 @@
-"""Assemble the guest's initramfs: busybox, kdlab's init, the module and the lab's tests.
+"""Assemble the guest's initramfs: busybox, kdlab's init and runner, the module and the lab's tests.
 
 The archive is an uncompressed newc cpio (the kernel always accepts one, and
 skipping compression saves time on every boot): a cached base shared by every run,
 followed by a small archive of the run's own files. Guest helper programs written in
-C are compiled statically once and cached by content hash.
+C are compiled statically once and cached by content hash (of the program and the
+lab's shared headers in guest/).
+
+The lab's hidden tests (hidden/, see grader.lab) go in only when the lab folder
+has them: where the instructor grades. A student's copy of a lab has none, and the
+runner then lists those tests as graded after submission.
 """
 
 from __future__ import annotations
@@ -47,22 +52,37 @@ def _guest_asset(name: str) -> Path:
     return Path(str(resources.files("grader") / "guest" / name))
 
 
-def compile_helper(source: Path, cache: Path) -> Path:
-    """Compile one guest helper (C, static), reusing the cached binary when unchanged."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+def compile_helper(source: Path, cache: Path, include: Path | None = None) -> Path:
+    """Compile one guest helper (C, static), reusing the cached binary when unchanged.
+
+    `include` is the folder of headers the helper may include (the lab's guest/,
+    which hidden helpers share): they are part of the cache key.
+    """
+    headers = sorted(include.glob("*.h")) if include is not None else []
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [source, *headers])).hexdigest()[:16]
     out = cache / "guest-bin" / f"{source.stem}-{digest}"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     proc = subprocess.run(
-        ["cc", "-static", "-O2", "-Wall", "-o", str(tmp), str(source), "-lpthread"],
+        ["cc", "-static", "-O2", "-Wall", *([f"-I{include}"] if include is not None else []),
+         "-o", str(tmp), str(source), "-lpthread"],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
         raise InitramfsError(f"guest helper {source} does not compile:\n{proc.stderr}")
     tmp.replace(out)
     return out
+
+
+def lab_helpers(lab: Lab, cache: Path) -> dict[str, Path]:
+    """The lab's guest helper programs (guest/*.c, and hidden/*.c where present), compiled:
+    the name each has in the guest's /lab -> the cached binary."""
+    sources = sorted(lab.guest_dir.glob("*.c"))
+    if lab.has_hidden_tests:
+        sources += sorted(lab.hidden_dir.glob("*.c"))
+    return {source.stem: compile_helper(source, cache, lab.guest_dir) for source in sources}
 
 
 def _cpio(root: Path, out: Path) -> None:
@@ -78,9 +98,9 @@ def _cpio(root: Path, out: Path) -> None:
 
 
 def base_archive(cache: Path) -> Path:
-    """The part every run shares (busybox, its applet links, init, the KTAP helpers),
+    """The part every run shares (busybox, its applet links, init, the test runner),
     archived once per content and reused: the kernel unpacks concatenated archives."""
-    parts = [_busybox(), _guest_asset("init"), _guest_asset("ktap.sh")]
+    parts = [_busybox(), _guest_asset("init"), _guest_asset("runner")]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:16]
     archive = cache / "initramfs" / f"base-{digest}.cpio"
     if archive.is_file():
@@ -97,7 +117,7 @@ def base_archive(cache: Path) -> Path:
             if not link.exists():
                 link.symlink_to("/bin/busybox")
         shutil.copy2(_guest_asset("init"), root / "init")
-        shutil.copy2(_guest_asset("ktap.sh"), root / "lib/kdlab/ktap.sh")
+        shutil.copy2(_guest_asset("runner"), root / "lib/kdlab/runner")
         (root / "init").chmod(0o755)
         tmp = Path(scratch) / "base.cpio"
         _cpio(root, tmp)
@@ -116,12 +136,12 @@ def assemble(lab: Lab, module_ko: Path | None, staging: Path, cache: Path,
     )
     if module_ko is not None:
         shutil.copy2(module_ko, root / "lab" / f"{lab.module}.ko")
-    for item in sorted(lab.guest_dir.iterdir()):
-        if item.suffix == ".c":
-            binary = compile_helper(item, cache)
-            shutil.copy2(binary, root / "lab" / item.stem)
-        elif item.is_file():
-            shutil.copy2(item, root / "lab" / item.name)
+    for name, binary in lab_helpers(lab, cache).items():
+        shutil.copy2(binary, root / "lab" / name)
+    shutil.copy2(lab.guest_dir / "tests.sh", root / "lab" / "tests.sh")
+    if lab.has_hidden_tests:
+        (root / "lab" / "hidden").mkdir()
+        shutil.copy2(lab.hidden_dir / "tests.sh", root / "lab" / "hidden" / "tests.sh")
     own = staging / "run.cpio"
     _cpio(root, own)
     archive = staging / "initramfs.cpio"

@@ -4,10 +4,18 @@ Labs are folders under labs/; adding one never touches the grader. A lab folder:
 
     lab.toml          title, goals, module name, devices, timeouts, tests with points
     <module>.rs       the driver, with solution regions (see below)
-    guest/run.sh      guest-side tests, run as root in the guest; print KTAP on stdout
-    guest/*.c         optional helper programs, compiled statically and put beside run.sh
+    guest/tests.sh    the visible tests: one shell function per test, named as in
+                      lab.toml, run as root in the guest by kdlab's runner
+    guest/*.c, *.h    optional helper programs, compiled statically into /lab/<stem>
+    hidden/tests.sh   the hidden tests' functions (and hidden/*.c helpers): present
+                      only where the instructor grades, never in a student's copy
     README.md         the teaching text the notebooks present
     registers.toml    optional register maps of the lab's devices (grader.trace)
+
+What a lab grades is defined here once: `Lab.graded_items()` (its tests, then its
+host-side trace checks, with points) is what grading, zero records for stopped
+runs, the course's grade cells and the gradebook all use; `Lab.grading_files()` is
+what grading reads from the folder (the solution and teaching text excluded).
 
 Solution regions use nbgrader's delimiters in Rust comments. Lines inside a
 region that start with `//>` are the student's stub: comments in the solution,
@@ -51,6 +59,17 @@ class LabTest:
 
 
 @dataclass(frozen=True)
+class GradedItem:
+    """One thing a lab gives points for: a guest test or a host-side trace check."""
+
+    name: str
+    points: float
+    description: str
+    hidden: bool
+    kind: str  # "test" (reported by the guest) or "trace" (checked on the host)
+
+
+@dataclass(frozen=True)
 class Timeouts:
     """Seconds allowed for each step; a step that runs over is stopped and reported."""
 
@@ -73,6 +92,8 @@ class Lab:
     tests: tuple[LabTest, ...]
     timeouts: Timeouts
     memory_mb: int
+    cpus: int = 1
+    allow: tuple[str, ...] = ()
     register_maps: tuple[DeviceMap, ...] = ()
     trace_checks: tuple[TraceCheck, ...] = ()
     raw: dict = field(repr=False, compare=False, default_factory=dict)
@@ -113,6 +134,8 @@ class Lab:
                 tests=tests,
                 timeouts=Timeouts(**data.get("timeouts", {})),
                 memory_mb=int(data.get("memory_mb", 128)),
+                cpus=int(data.get("cpus", 1)),
+                allow=tuple(data.get("source_policy", {}).get("allow", ())),
                 register_maps=register_maps,
                 trace_checks=checks,
                 raw=data,
@@ -124,17 +147,47 @@ class Lab:
         names = [t.name for t in tests] + [c.name for c in checks]
         if len(set(names)) != len(names):
             raise LabError(f"{meta}: duplicate test names")
-        if not (root / "guest" / "run.sh").is_file():
-            raise LabError(f"{root}: missing guest/run.sh (the guest-side tests)")
+        if not (root / "guest" / "tests.sh").is_file():
+            raise LabError(f"{root}: missing guest/tests.sh (the guest-side tests)")
+        if (root / "hidden").is_dir() and not (root / "hidden" / "tests.sh").is_file():
+            raise LabError(f"{root}: hidden/ has no tests.sh (the hidden tests' functions)")
         return lab
+
+    def graded_items(self) -> tuple[GradedItem, ...]:
+        """Everything the lab gives points for, in grading order: the one list every
+        consumer (grading, zero records, grade cells, gradebook) uses."""
+        return (tuple(GradedItem(t.name, t.points, t.description, t.hidden, "test")
+                      for t in self.tests)
+                + tuple(GradedItem(c.name, c.points, c.description, False, "trace")
+                        for c in self.trace_checks))
 
     @property
     def max_score(self) -> float:
-        return sum(t.points for t in self.tests) + sum(c.points for c in self.trace_checks)
+        return sum(item.points for item in self.graded_items())
 
     @property
     def guest_dir(self) -> Path:
         return self.root / "guest"
+
+    @property
+    def hidden_dir(self) -> Path:
+        return self.root / "hidden"
+
+    @property
+    def has_hidden_tests(self) -> bool:
+        """Whether this copy of the lab carries its hidden tests' code (the instructor's does,
+        a student's never)."""
+        return (self.hidden_dir / "tests.sh").is_file()
+
+    def grading_files(self) -> list[Path]:
+        """The files grading reads (lab.toml, register maps, guest and hidden tests), sorted:
+        what the batch's grading key hashes and what a sandbox gets."""
+        files = [self.root / "lab.toml", *sorted(self.root.glob("registers.toml"))]
+        for folder in (self.guest_dir, self.hidden_dir):
+            if folder.is_dir():
+                files += sorted(p for p in folder.rglob("*")
+                                if p.is_file() and "__pycache__" not in p.parts)
+        return files
 
     def solution(self) -> str:
         return self.source.read_text()

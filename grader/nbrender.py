@@ -202,6 +202,16 @@ def events_html(result: CheckResult) -> str:
     return f'<h4>The kernel reported</h4><ul class="kdlab-events">{"".join(items)}</ul>'
 
 
+def channel_html(result: CheckResult) -> str:
+    """Results that did not count because something other than the test runner wrote them."""
+    problems = (result.extra.get("channel") or {}).get("problems", [])
+    if not problems:
+        return ""
+    items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+    return (f'<h4 style="color:#cf222e">Results not trusted</h4><ul>{items}</ul>'
+            "<p>Only what the test runner reports counts; see the lab's README.</p>")
+
+
 def kernel_log_html(log: str) -> str:
     """The whole kernel log, collapsed: evidence for the curious, not in the way."""
     if not log:
@@ -240,6 +250,7 @@ def result_html(result: CheckResult, source: str, source_name: str,
     return wrap(
         build_html(result, source, source_name),
         events_html(result),
+        channel_html(result),
         results_html(result, hidden, show_hidden),
         timing_html(result),
         trace_html(result.extra.get("trace")),

@@ -1,21 +1,27 @@
 """Boot the kernel pair in QEMU with the lab's devices and capture what happened.
 
 Per-architecture settings are data (as in the kernel's kunit.py `qemu_configs`).
-The console (serial 0) and the KTAP channel (serial 1) go to files; the run has a
-hard wall-clock timeout after which QEMU is killed, so a hanging driver never
-hangs the grader. KVM is used when /dev/kvm actually works, TCG otherwise.
+The console (serial 0) goes to a file; the result channel (serial 1) is one end of
+a socket pair whose other end only this process holds, so the host can answer the
+guest's runner (grader.channel) and time what arrives. The run has a hard
+wall-clock timeout after which QEMU is killed, so a hanging driver never hangs the
+grader. KVM is used when /dev/kvm actually works, TCG otherwise.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.channel import Conversation
 
 KVM_GET_API_VERSION = 0xAE00
 KVM_CREATE_VM = 0xAE01
@@ -116,19 +122,22 @@ class RunSpec:
     workdir: Path
     devices: tuple[str, ...] = ()
     memory_mb: int = 256
+    cpus: int = 1
     timeout_s: float = 60.0
     kvm: bool = False
     cmdline: str = ""
     trace_events: tuple[str, ...] = ()
     arch: str = "x86_64"
+    #: The host's side of the result channel; a fresh one (fresh secret) per run.
+    channel: Conversation = field(default_factory=Conversation)
 
 
 @dataclass
 class RunOutput:
-    """What came out of one boot; `console` and `ktap` are the two serial ports."""
+    """What came out of one boot: the console, and the result channel's conversation."""
 
     console: str
-    ktap: str
+    channel: Conversation
     exit_code: int | None
     timed_out: bool
     seconds: float
@@ -137,17 +146,19 @@ class RunOutput:
     command: list[str] = field(default_factory=list)
 
 
-def command(spec: RunSpec) -> list[str]:
-    """The QEMU command line for a run (exposed for tests and for `--verbose`)."""
+def command(spec: RunSpec, channel_fd: int) -> list[str]:
+    """The QEMU command line for a run (exposed for tests and for `--verbose`);
+    `channel_fd` is QEMU's end of the result channel's socket pair."""
     machine = MACHINES[spec.arch]
     cmd = [
-        machine.qemu, "-M", machine.machine, "-m", str(spec.memory_mb), "-smp", "1",
+        machine.qemu, "-M", machine.machine, "-m", str(spec.memory_mb),
+        "-smp", str(spec.cpus),
         "-nodefaults", "-display", "none", "-no-reboot",
         *machine.extra,
         "-kernel", str(spec.kernel), "-initrd", str(spec.initrd),
         "-append", f"console={machine.console} {BASE_CMDLINE} {spec.cmdline}".strip(),
         "-serial", f"file:{spec.workdir / 'console.log'}",
-        "-serial", f"file:{spec.workdir / 'ktap.log'}",
+        "-chardev", f"socket,id=results,fd={channel_fd}", "-serial", "chardev:results",
     ]
     cmd += ["-accel", "kvm", "-cpu", "host"] if spec.kvm else ["-accel", "tcg", "-cpu",
                                                                  machine.cpu_tcg]
@@ -171,23 +182,72 @@ def _read(path: Path, limit: int) -> str:
     return text
 
 
+#: QEMU's own messages kept (its stderr: a missing firmware, a bad -device...).
+OUTPUT_TAIL = 64 * 1024
+
+
+def _converse(proc: subprocess.Popen, host: socket.socket, channel: Conversation,
+              deadline: float) -> bytes:
+    """Serve the result channel until QEMU exits or the deadline passes; QEMU's own
+    output (stdout and stderr) is returned. Raises TimeoutError at the deadline."""
+    assert proc.stdout is not None
+    out = bytearray()
+    sel = selectors.DefaultSelector()
+    sel.register(host, selectors.EVENT_READ)
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            for key, _ in sel.select(timeout=min(left, 1.0)):
+                if key.fileobj is host:
+                    try:
+                        chunk = host.recv(65536)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        sel.unregister(host)
+                    elif reply := channel.feed(chunk):
+                        host.sendall(reply)
+                else:
+                    chunk = os.read(proc.stdout.fileno(), 65536)
+                    if not chunk:
+                        sel.unregister(proc.stdout)
+                    elif len(out) < OUTPUT_TAIL:
+                        out += chunk
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired as err:
+        raise TimeoutError from err
+    finally:
+        sel.close()
+    return bytes(out)
+
+
+
 def run(spec: RunSpec, output_limit: int = 4 << 20) -> RunOutput:
     """Boot once; never raises for guest behaviour, only when QEMU cannot start at all."""
     if shutil.which(MACHINES[spec.arch].qemu) is None:
         raise FileNotFoundError(f"{MACHINES[spec.arch].qemu} is missing (Debian package "
                                 "qemu-system-x86)")
     spec.workdir.mkdir(parents=True, exist_ok=True)
-    cmd = command(spec)
+    host, guest = socket.socketpair()
+    cmd = command(spec, guest.fileno())
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    timed_out = False
     try:
-        out, _ = proc.communicate(timeout=spec.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                pass_fds=(guest.fileno(),))
+    finally:
+        guest.close()
+    timed_out = False
+    with host:
+        try:
+            out = _converse(proc, host, spec.channel, started + spec.timeout_s)
+        except TimeoutError:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            out = proc.communicate()[0] or b""
     seconds = time.monotonic() - started
     console = _read(spec.workdir / "console.log", output_limit)
     if out:
@@ -195,7 +255,7 @@ def run(spec: RunSpec, output_limit: int = 4 << 20) -> RunOutput:
     trace = spec.workdir / "trace.log"
     return RunOutput(
         console=console,
-        ktap=_read(spec.workdir / "ktap.log", output_limit),
+        channel=spec.channel,
         exit_code=None if timed_out else proc.returncode,
         timed_out=timed_out,
         seconds=seconds,

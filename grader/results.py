@@ -12,6 +12,8 @@ from grader.kernlog import Event
 from grader.modbuild import BuildResult
 
 STATUSES = ("pass", "fail", "skip", "error")
+#: Diagnostic codes of the source policy (grader.policy) start with this.
+POLICY_CODE = "kdlab::"
 #: The kernel log kept in a result: enough for feedback, bounded for gradebooks.
 KERNEL_LOG_LIMIT = 64 * 1024
 
@@ -93,6 +95,8 @@ class CheckResult:
             lines += [f"  {d.short()}" for d in self.build.errors] or [f"  {self.build.log}"]
         for event in self.events:
             lines.append(f"kernel: {event.describe()}")
+        for problem in (self.extra.get("channel") or {}).get("problems", []):
+            lines.append(f"not trusted: {problem}")
         for test in self.tests:
             mark = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERR "}[test.status]
             lines.append(f"  {mark} {test.name} ({test.points:g}/{test.max_points:g})")
@@ -102,3 +106,14 @@ class CheckResult:
         lines.append(f"build {t.build_s:.1f}s, boot+tests {t.boot_s:.1f}s ({self.accel}), "
                      f"total {t.total_s:.1f}s")
         return "\n".join(lines)
+
+
+def integrity_flags(result: dict) -> list[str]:
+    """Why a result (CheckResult JSON) deserves an instructor's look: the source policy
+    refused a construct, or something other than the test runner wrote to the result
+    channel. Every failed attempt to forge a grade shows up here."""
+    flags = sorted({f"source policy: {d['code'].removeprefix(POLICY_CODE)} (line {d['line']})"
+                    for d in (result.get("build") or {}).get("diagnostics", [])
+                    if str(d.get("code", "")).startswith(POLICY_CODE)})
+    flags += [f"result channel: {p}" for p in (result.get("channel") or {}).get("problems", [])]
+    return flags

@@ -121,14 +121,14 @@ def client() -> Any:
 
 def zero_result(lab: Lab, reason: str, status: str) -> dict:
     """A CheckResult JSON with every test at 0 for `reason` (the sandbox stopped the run)."""
-    tests = [TestOutcome(t.name, "error", 0.0, t.points, f"not run: {reason}", t.description,
-                         t.hidden) for t in lab.tests]
+    tests = [TestOutcome(i.name, "error", 0.0, i.points, f"not run: {reason}", i.description,
+                         i.hidden) for i in lab.graded_items()]
     return CheckResult(lab.id, tests, BuildResult(False, None, log=reason),
                        boot_status=f"sandbox {status}").to_json()
 
 
 def lab_archive(lab: Lab, cache: Path) -> bytes:
-    """The lab folder minus its solution, plus its guest helpers compiled on this side.
+    """The lab's grading files (hidden tests included), plus its guest helpers compiled here.
 
     The helpers go where initramfs.compile_helper looks for them in the
     container's cache, so the container never compiles lab code itself.
@@ -141,11 +141,9 @@ def lab_archive(lab: Lab, cache: Path) -> bytes:
             info = tarfile.TarInfo(name)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
             tar.addfile(_owned(info))
-        for path in sorted(lab.root.rglob("*")):
-            if path.is_file() and path != lab.source and "__pycache__" not in path.parts:
-                tar.add(path, arcname=f"lab/{path.relative_to(lab.root)}", filter=_owned)
-        for source in sorted(lab.guest_dir.glob("*.c")):
-            binary = initramfs.compile_helper(source, cache)
+        for path in lab.grading_files():
+            tar.add(path, arcname=f"lab/{path.relative_to(lab.root)}", filter=_owned)
+        for binary in initramfs.lab_helpers(lab, cache).values():
             tar.add(binary, arcname=f"cache/guest-bin/{binary.name}", filter=_owned)
     return buf.getvalue()
 
@@ -339,7 +337,8 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         code, out, err = _exec(container, [
             "python3", "-m", "grader.sandbox_worker", "build",
             "--notebook", f"{SUBMISSION}/{sub.notebook}", "--module", lab.module,
-            "--timeout", str(lab.timeouts.build), "--out", f"{SCRATCH}/out"])
+            "--timeout", str(lab.timeouts.build), "--out", f"{SCRATCH}/out",
+            *(f"--allow={rule}" for rule in lab.allow)])
         lap("build_s")
         built = _last_json(out)
         if code != 0 or built is None:

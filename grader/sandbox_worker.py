@@ -9,9 +9,10 @@ student's code is compiled before anything secret is in the container:
    nothing else: an `include_str!` of a hidden test, the gradebook or another
    student's work finds no such file. Afterwards every process the build left
    behind is killed.
-2. `boot`: the sandbox has now copied the lab's guest tests in; grader.check.run
-   boots the module built in phase 1 with them and grades it; the CheckResult
-   JSON goes to stdout (with the container's OOM-kill count beside it).
+2. `boot`: the sandbox has now copied the lab's guest tests in (hidden ones
+   included); grader.check.boot_and_grade boots the module built in phase 1 with
+   them and grades it; the CheckResult JSON goes to stdout (with the container's
+   OOM-kill count beside it). Nothing is compiled in this phase.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
+import time
 from pathlib import Path
 
 from grader import check, initramfs
 from grader.kernel import cache_root, find
-from grader.modbuild import BuildResult, Diagnostic, build_module
+from grader.lab import Lab
+from grader.modbuild import BuildResult, Diagnostic
 from grader.notebook import NotebookError, extract_driver
 from grader.results import CheckResult
 
@@ -110,7 +112,8 @@ def _use_seed(seed: Path = SEED) -> None:
         shutil.copytree(seed, cache_root(), dirs_exist_ok=True)
 
 
-def phase_build(notebook: Path, module: str, timeout: float, out: Path) -> dict:
+def phase_build(notebook: Path, module: str, timeout: float, allow: tuple[str, ...],
+                out: Path) -> dict:
     """Compile the notebook's driver cell as `module.ko`; returns the summary printed."""
     out.mkdir(parents=True, exist_ok=True)
     _use_seed()
@@ -122,45 +125,22 @@ def phase_build(notebook: Path, module: str, timeout: float, out: Path) -> dict:
         source = out / "src" / f"{module}.rs"
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_text(source_text, encoding="utf-8")
-        build = build_module(find(), source, module, out / "build", timeout)
+        build = check.build(source, find(), out, module=module, timeout_s=timeout, allow=allow)
     summary = _save_build(build, out)
     _kill_leftovers()
     return {"ok": summary["ok"], "seconds": round(build.seconds, 3),
             "errors": len(build.errors), "oom_kills": oom_kills()}
 
 
-@contextlib.contextmanager
-def _prebuilt(build: BuildResult) -> Iterator[None]:
-    """Make check.run take the module built in phase 1 instead of compiling again.
-
-    Compiling again now would let `include_str!` see the lab's tests, which are
-    in the container at this point. check.run is otherwise used as it is, so
-    everything it does (trace checks, new kinds of evidence) applies here too.
-    If the engine ever stops calling `check.build_module`, the real build runs
-    on a source file that does not exist: every submission then scores 0 with
-    "cannot read the source", loudly, instead of compiling with the tests visible.
-    """
-    def prebuilt(_pair: object, _source: Path, module: str, *_args: object,
-                 **_kwargs: object) -> BuildResult:
-        if build.module is not None and build.module.stem != module:
-            raise RuntimeError(f"phase 1 built {build.module.name}, the lab wants {module}.ko")
-        return build
-
-    real = check.build_module
-    check.build_module = prebuilt  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        check.build_module = real  # type: ignore[assignment]
-
-
 def phase_boot(lab_dir: Path, out: Path, kvm: str) -> CheckResult:
     """Boot the module built in phase 1 with the lab's tests (now present) and grade it."""
     build = _load_build(out)
-    absent = out / "no-source-in-phase-2.rs"
-    with _prebuilt(build):
-        result = check.run(lab_dir, absent, find(), kvm=kvm, workdir=out / "check")
-    result.timings.total_s += build.seconds  # check.run's clock started after phase 1
+    lab = Lab.load(lab_dir)
+    if build.module is not None and build.module.stem != lab.module:
+        raise RuntimeError(f"phase 1 built {build.module.name}, the lab wants {lab.module}.ko")
+    started = time.monotonic()
+    result = check.boot_and_grade(lab, build, find(), out / "check", kvm=kvm)
+    result.timings.total_s = build.seconds + time.monotonic() - started
     return result
 
 
@@ -172,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--notebook", required=True, type=Path)
     b.add_argument("--module", required=True)
     b.add_argument("--timeout", type=float, default=120.0)
+    b.add_argument("--allow", action="append", default=[],
+                   help="a source policy rule the lab allows (repeatable)")
     b.add_argument("--out", required=True, type=Path)
     g = sub.add_parser("boot")
     g.add_argument("--lab", required=True, type=Path)
@@ -183,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase == "seed":
         seed_cache(args.cache)
     elif args.phase == "build":
-        print(json.dumps(phase_build(args.notebook, args.module, args.timeout, args.out)))
+        print(json.dumps(phase_build(args.notebook, args.module, args.timeout,
+                                            tuple(args.allow), args.out)))
     else:
         result = phase_boot(args.lab, args.out, args.kvm).to_json()
         print(json.dumps({"result": result, "oom_kills": oom_kills(),

@@ -35,8 +35,7 @@ def copy_course(tag: str) -> Path:
     """A fresh copy of the course's configuration and sources under build/."""
     dest = SCRATCH / f"test-course-{tag}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     dest.mkdir(parents=True)
-    for name in ("nbgrader_config.py", "course.toml"):
-        shutil.copy2(COURSE / name, dest / name)
+    shutil.copy2(COURSE / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(COURSE / "source", dest / "source")
     return dest
 

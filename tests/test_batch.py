@@ -96,7 +96,8 @@ def _submissions(course: Course, listener: _Listener) -> dict[str, dict]:
         f"open({str(marker)!r}, 'w').write('pwned')\nopen({str(outside)!r}, 'w').write('x')",
         "import os\nos.system('touch /tmp/pwned')",
     )
-    run_sh = str(HELLO / "guest" / "run.sh")
+    hidden_tests = str(HELLO / "hidden" / "tests.sh")
+    refused = "including files at build time is not allowed"
     expect: dict[str, dict] = {
         "a-solution": dict(driver=solution, score=6),
         "b-alt-solution": dict(driver=variant("alt_solution.rs"), score=6),
@@ -117,16 +118,16 @@ def _submissions(course: Course, listener: _Listener) -> dict[str, dict]:
         "j-fork-bomb": dict(driver=(HOSTILE / "fork_bomb.rs").read_text(), score=0,
                             message="not run"),
         "k-forged-ktap": dict(driver=variant("forged_ktap.rs"), score=1),
-        "l-include-hidden-test": dict(driver=_leaky(run_sh, "include_bytes"), score=0,
-                                      compiler=f"couldn't read `{run_sh}`"),
+        "l-include-hidden-test": dict(driver=_leaky(hidden_tests, "include_bytes"), score=0,
+                                      compiler=refused),
         "m-include-gradebook": dict(driver=_leaky(str(course.root / "gradebook.db"),
                                                   "include_bytes"), score=0,
-                                    compiler="couldn't read"),
+                                    compiler=refused),
         "n-include-peer": dict(driver=_leaky(str(course.root / "submitted" / "a-solution" /
                                                  "hello" / "hello.ipynb"), "include_str"),
-                               score=0, compiler="couldn't read"),
-        "o-path-attribute": dict(driver=_leaky(run_sh, "path"), score=0,
-                                 compiler=f"couldn't read {run_sh}"),
+                               score=0, compiler=refused),
+        "o-path-attribute": dict(driver=_leaky(hidden_tests, "path"), score=0,
+                                 compiler=refused),
         "p-hostile-python": dict(driver=solution, extra_cells=hostile_python, score=6),
         "q-no-driver-cell": dict(driver=None, score=0, status="no-driver",
                                  message="no driver cell"),
@@ -229,14 +230,14 @@ def test_each_submission_gets_its_score_and_feedback(graded, student: str) -> No
 
 
 def test_hidden_files_never_reach_the_kernel_log(graded) -> None:
-    """include_* of the tests, the gradebook or a peer failed to compile: nothing leaked."""
+    """include_* of the tests, the gradebook or a peer was refused: nothing leaked."""
     course, _, _, _, _ = graded
     records = _records(course)
     for student in ("l-include-hidden-test", "m-include-gradebook", "n-include-peer",
                     "o-path-attribute"):
         result = records[student]["result"]
         assert result["boot"]["status"] == "not booted"
-        assert "ktap_plan" not in json.dumps(result)  # run.sh's text appears nowhere
+        assert "greetings without parameters" not in json.dumps(result)  # no test code shows
 
 
 def test_notebook_python_never_runs(graded) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 
-from grader import batch, batch_report, gradebook, sandbox
+import pytest
+
+from grader import batch, batch_report, course, gradebook, sandbox
 from grader.journal import Journal
-from grader.lab import Lab
+from grader.lab import Lab, discover
 from tests.conftest import LABS
 
 HELLO = Lab.load(LABS / "00-hello")
@@ -58,7 +60,21 @@ def test_zero_result_names_the_reason_for_every_test() -> None:
     result = sandbox.zero_result(HELLO, "the sandbox ran out of time", "timeout")
     assert result["score"] == 0 and result["max_score"] == HELLO.max_score
     assert all("the sandbox ran out of time" in t["message"] for t in result["tests"])
-    assert [t["name"] for t in result["tests"]] == [t.name for t in HELLO.tests]
+    assert [t["name"] for t in result["tests"]] == [i.name for i in HELLO.graded_items()]
+
+
+@pytest.mark.parametrize("lab", discover(LABS), ids=lambda lab: lab.id)
+def test_every_grade_cell_of_every_lab_gets_a_score_from_a_zero_record(lab: Lab) -> None:
+    """A stopped run (timeout, out of memory) still scores every grade cell the course has,
+    trace checks included, and its record's maximum is the lab's."""
+    result = sandbox.zero_result(lab, "the sandbox ran out of memory", "oom")
+    assert result["max_score"] == lab.max_score
+    cells = [(c["metadata"]["nbgrader"]["grade_id"], c["metadata"]["nbgrader"]["points"])
+             for c in course.notebook(lab)["cells"]
+             if c["metadata"].get("nbgrader", {}).get("grade") and
+             not c["metadata"]["nbgrader"].get("solution")]
+    assert len(cells) == len(lab.graded_items())
+    assert gradebook.cell_scores(cells, result) == {name: 0.0 for name, _ in cells}
 
 
 def _notebook(source: str) -> str:

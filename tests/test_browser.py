@@ -137,7 +137,7 @@ def test_run_the_check_cell_and_see_the_results_table(jupyterlab, browser, pair)
         rows = table.query_selector_all("tbody tr.kdlab-test")
         shown = {row.get_attribute("data-test"): row.inner_text() for row in rows}
         assert list(shown) == [t.name for t in lab.tests]
-        policy = {"parameter_default"}  # course/course.toml hides it until grading
+        policy = {"parameter_default"}  # lab.toml hides it until grading
         for name, text in shown.items():
             assert ("hidden" if name in policy else "PASS") in text, (name, text)
         total = table.query_selector(".kdlab-total").inner_text()

@@ -56,7 +56,7 @@ def test_malformed_lab_toml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "lab.toml").write_text('title = "x"\nmodule = "Bad-Name"\n[[tests]]\nname="a"\n'
                                        "points=1\n")
     (tmp_path / "guest").mkdir()
-    (tmp_path / "guest" / "run.sh").write_text("")
+    (tmp_path / "guest" / "tests.sh").write_text("")
     with pytest.raises(LabError, match="module name"):
         Lab.load(tmp_path)
     (tmp_path / "lab.toml").write_text('title = "x"\n')

@@ -6,6 +6,7 @@ grader_image fixture), real module builds and boots.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import threading
@@ -45,10 +46,11 @@ def _kernel(image: str) -> Path | None:
     return batch.kernel_for_sandboxes(sandbox.client(), Lab.load(HELLO), image)
 
 
-def _run(course: Course, student: str, driver: str, image: str, **kwargs):
+def _run(course: Course, student: str, driver: str, image: str, lab: Lab | None = None,
+         **kwargs):
     """Grade one driver in a sandbox as `kdlab grade` does (host kernel export mounted)."""
     folder = course.submit(student, driver)
-    lab = Lab.load(HELLO)
+    lab = lab or Lab.load(HELLO)
     return sandbox.run(sandbox.client(), sandbox.Submission(student, folder, "hello.ipynb"),
                        lab, sandbox.lab_archive(lab, cache_root()), image=image,
                        kernel=_kernel(image), **kwargs)
@@ -103,15 +105,19 @@ def test_container_is_isolated(course, grader_image) -> None:
 
 
 def test_the_build_cannot_see_the_tests_that_come_later(course, grader_image) -> None:
-    """The lab is copied to /scratch/lab after the build: including it fails to compile."""
+    """The lab is copied to /scratch/lab after the build: including it fails to compile.
+
+    The source policy refuses include_str! before rustc runs; the lab here allows it,
+    so that this proves the second line of defence, the sandbox's phase order."""
     solution = (HELLO / "hello.rs").read_text()
     leak = solution.replace("use kernel::prelude::*;\n", 'use kernel::prelude::*;\n'
-                            'const T: &str = include_str!("/scratch/lab/guest/run.sh");\n')
-    outcome = _run(course, "later", leak, grader_image)
+                            'const T: &str = include_str!("/scratch/lab/hidden/tests.sh");\n')
+    lab = dataclasses.replace(Lab.load(HELLO), allow=("include-files",))
+    outcome = _run(course, "later", leak, grader_image, lab=lab)
     assert outcome.status == "graded"
     assert outcome.result["score"] == 0
     assert not outcome.result["build"]["ok"]
-    assert "couldn't read `/scratch/lab/guest/run.sh`" in json.dumps(outcome.result["build"])
+    assert "couldn't read `/scratch/lab/hidden/tests.sh`" in json.dumps(outcome.result["build"])
 
 
 def test_wall_clock_timeout_kills_the_container(course, grader_image) -> None:

@@ -5,188 +5,9 @@
  * Usage: eductl COMMAND [ARG]; each command is one check, prints what it
  * expected and what it saw when something is wrong, and exits 0 (ok) or 1.
  *
- * The ioctl interface of /dev/edu (see the lab's README.md):
+ * The ioctl interface of /dev/edu is in edu.h.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-struct edu_stats {
-	uint32_t irqs;        /* interrupts handled (IRQ status was non-zero) */
-	uint32_t fact_irqs;   /* ... whose status had the factorial bit 0x1 */
-	uint32_t dma_irqs;    /* ... whose status had the DMA bit 0x100 */
-	uint32_t raise_irqs;  /* ... whose status had any other bit */
-	uint32_t last_status; /* IRQ status seen by the last interrupt */
-	uint32_t irq_status;  /* IRQ_STATUS register now */
-};
-
-struct edu_dma {
-	uint64_t buf;    /* user buffer */
-	uint32_t offset; /* offset in the device's 4 KiB buffer */
-	uint32_t len;    /* bytes; offset + len <= 4096 */
-};
-
-#define EDU_IOC_ID _IOR('E', 0x01, uint32_t)
-#define EDU_IOC_LIVENESS _IOWR('E', 0x02, uint32_t)
-#define EDU_IOC_FACTORIAL _IOWR('E', 0x03, uint32_t)
-#define EDU_IOC_RAISE _IOW('E', 0x04, uint32_t)
-#define EDU_IOC_STATS _IOR('E', 0x05, struct edu_stats)
-#define EDU_IOC_DMA_WRITE _IOW('E', 0x06, struct edu_dma)
-#define EDU_IOC_DMA_READ _IOW('E', 0x07, struct edu_dma)
-
-#define EDU_ID 0x010000edu
-#define BUF_SIZE 4096
-
-static int fd = -1;
-
-static void open_dev(void)
-{
-	fd = open("/dev/edu", O_RDWR);
-	if (fd < 0) {
-		printf("open(/dev/edu): %s\n", strerror(errno));
-		if (errno == ENOENT)
-			printf("hint: the module must register a misc device named \"edu\"\n");
-		else if (errno == ENODEV)
-			printf("hint: open() found no bound edu device (did probe succeed?)\n");
-		exit(1);
-	}
-}
-
-/* ioctl or exit(1) with a message naming the request. */
-static void xioctl(unsigned long req, void *arg, const char *what)
-{
-	if (ioctl(fd, req, arg) == 0)
-		return;
-	printf("%s failed: %s\n", what, strerror(errno));
-	if (errno == ETIMEDOUT)
-		printf("hint: the driver timed out waiting for the interrupt: is the handler "
-		       "registered, does it count this event and wake the waiter?\n");
-	else if (errno == ENOTTY)
-		printf("hint: ENOTTY: this operation is not implemented yet\n");
-	exit(1);
-}
-
-static struct edu_stats stats(void)
-{
-	struct edu_stats s;
-
-	xioctl(EDU_IOC_STATS, &s, "EDU_IOC_STATS");
-	return s;
-}
-
-static uint32_t factorial(uint32_t n)
-{
-	uint32_t r = 1;
-
-	while (n > 0)
-		r *= n--;
-	return r;
-}
-
-static uint32_t rng_state;
-
-static uint32_t rng(void)
-{
-	/* xorshift32: deterministic patterns, reproducible failures */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
-
-static void pattern(uint8_t *buf, size_t len, uint32_t seed)
-{
-	rng_state = seed * 2654435761u + 1;
-	for (size_t i = 0; i < len; i++)
-		buf[i] = rng() >> 24;
-}
-
-static int dma(unsigned long req, void *buf, uint32_t offset, uint32_t len)
-{
-	struct edu_dma d = { .buf = (uintptr_t)buf, .offset = offset, .len = len };
-
-	return ioctl(fd, req, &d);
-}
-
-static void dma_write(const void *buf, uint32_t offset, uint32_t len)
-{
-	if (dma(EDU_IOC_DMA_WRITE, (void *)buf, offset, len) == 0)
-		return;
-	printf("EDU_IOC_DMA_WRITE (offset %u, %u bytes) failed: %s\n", offset, len,
-	       strerror(errno));
-	if (errno == ETIMEDOUT)
-		printf("hint: no DMA completion interrupt: set DMA_CMD bit 2 (0x4) and count "
-		       "IRQ status bit 0x100 in the handler\n");
-	exit(1);
-}
-
-static void dma_read(void *buf, uint32_t offset, uint32_t len)
-{
-	if (dma(EDU_IOC_DMA_READ, buf, offset, len) == 0)
-		return;
-	printf("EDU_IOC_DMA_READ (offset %u, %u bytes) failed: %s\n", offset, len,
-	       strerror(errno));
-	if (errno == ETIMEDOUT)
-		printf("hint: no DMA completion interrupt: set DMA_CMD bit 2 (0x4) and count "
-		       "IRQ status bit 0x100 in the handler\n");
-	exit(1);
-}
-
-/* Compares a read-back with what the device should hold; explains the first difference. */
-static int compare(const char *what, const uint8_t *want, const uint8_t *got, uint32_t len)
-{
-	uint32_t bad = 0, first = 0, good_prefix = len;
-
-	for (uint32_t i = 0; i < len; i++) {
-		if (want[i] != got[i]) {
-			if (!bad)
-				first = i;
-			bad++;
-		}
-	}
-	if (!bad)
-		return 0;
-	for (uint32_t i = 0; i < len; i++) {
-		if (want[i] != got[i]) {
-			good_prefix = i;
-			break;
-		}
-	}
-	printf("%s: %u of %u bytes differ, first at byte %u (expected 0x%02x, got 0x%02x)\n",
-	       what, bad, len, first, want[first], got[first]);
-	if (good_prefix > 0 && good_prefix < len)
-		printf("hint: the first %u bytes are right, the rest is not: is DMA_COUNT the "
-		       "length in bytes?\n", good_prefix);
-	return 1;
-}
-
-static int delta_eq(const char *what, uint32_t before, uint32_t after, uint32_t want,
-		    const char *hint)
-{
-	if (after - before == want)
-		return 0;
-	printf("%s grew by %u, expected %u\n", what, after - before, want);
-	if (hint)
-		printf("hint: %s\n", hint);
-	return 1;
-}
-
-static int status_clear(const struct edu_stats *s)
-{
-	if (s->irq_status == 0)
-		return 0;
-	printf("IRQ_STATUS (0x24) is 0x%x after the interrupts were handled, expected 0\n",
-	       s->irq_status);
-	printf("hint: the handler must acknowledge what it saw by writing those bits to "
-	       "IRQ_ACK (0x64)\n");
-	return 1;
-}
+#include "edu.h"
 
 static int cmd_id(void)
 {
@@ -446,27 +267,6 @@ static int cmd_concurrent(void)
 	return bad;
 }
 
-static int cmd_dma_repeat(void)
-{
-	static const uint32_t req[][2] = { { 17, 333 }, { 2048, 2048 }, { 4000, 96 } };
-	static uint8_t out[BUF_SIZE], in[BUF_SIZE];
-	int bad = 0;
-
-	for (unsigned int i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
-		uint32_t off = req[i][0], len = req[i][1];
-		char what[80];
-
-		pattern(out, len, 10 + i);
-		memset(in, 0xa5, sizeof(in));
-		dma_write(out, off, len);
-		dma_read(in, off, len);
-		snprintf(what, sizeof(what), "round %u: %u bytes at offset %u", i + 1, len, off);
-		if (compare(what, out, in, len))
-			return 1;
-	}
-	return bad;
-}
-
 /* Fills the device buffer with a pattern (before a reload). */
 static int cmd_dma_fill(uint32_t seed)
 {
@@ -555,8 +355,6 @@ int main(int argc, char **argv)
 		return cmd_dma_irqs();
 	if (!strcmp(cmd, "concurrent"))
 		return cmd_concurrent();
-	if (!strcmp(cmd, "dma-repeat"))
-		return cmd_dma_repeat();
 	if (!strcmp(cmd, "dma-fill"))
 		return cmd_dma_fill(arg);
 	if (!strcmp(cmd, "dma-check"))
@@ -564,6 +362,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "dma-range"))
 		return cmd_dma_range();
 	printf("usage: eductl open|id|liveness|fact|fact-irqs|raise|dma|dma-irqs|concurrent|"
-	       "dma-repeat|dma-fill SEED|dma-check SEED|dma-range\n");
+	       "dma-fill SEED|dma-check SEED|dma-range\n");
 	return 2;
 }

@@ -1,5 +1,4 @@
 # Lab 00 guest tests: the module was loaded by /init with count=3.
-. /lib/kdlab/ktap.sh
 
 # The kernel log as plain messages, without the "[    0.512345] " timestamps.
 klog() { dmesg | sed 's/^\[[ 0-9.]*\] //'; }
@@ -21,18 +20,3 @@ says_goodbye_on_unload() {
     klog | tail -n 3
     return 1
 }
-
-parameter_default() {
-    module_loaded hello && rmmod hello
-    dmesg -c >/dev/null
-    insmod /lab/hello.ko || { echo "insmod without parameters failed"; return 1; }
-    seen=$(klog | grep -c 'Hello from kdlab')
-    rmmod hello
-    expect_eq "greetings without parameters" 1 "$seen"
-}
-
-ktap_plan 4
-ktap_test module_loads module_loads
-ktap_test greets_count_times greets_count_times
-ktap_test says_goodbye_on_unload says_goodbye_on_unload
-ktap_test parameter_default parameter_default

