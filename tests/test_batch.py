@@ -141,7 +141,7 @@ def _submissions(course: Course, listener: _Listener) -> dict[str, dict]:
                            message="not a readable notebook"),
         "w-memory-bomb": dict(driver=solution.replace(
             "use kernel::prelude::*;\n",
-            "use kernel::prelude::*;\n#[used]\nstatic BIG: [u8; 1 << 32] = [1; 1 << 32];\n", 1),
+            "use kernel::prelude::*;\npub static BIG: [u8; 1 << 32] = [1; 1 << 32];\n", 1),
             score=0, status="oom", message="ran out of memory"),
     }
     for student, spec in expect.items():

@@ -137,7 +137,7 @@ def test_compile_time_memory_bomb_is_an_oom_zero(course, grader_image) -> None:
     """A 4 GiB array evaluated by rustc: the OOM killer ends the build, the grade says why."""
     bomb = (HELLO / "hello.rs").read_text().replace(
         "use kernel::prelude::*;\n",
-        "use kernel::prelude::*;\n#[used]\nstatic BIG: [u8; 1 << 32] = [1; 1 << 32];\n", 1)
+        "use kernel::prelude::*;\npub static BIG: [u8; 1 << 32] = [1; 1 << 32];\n", 1)
     outcome = _run(course, "bomb", bomb, grader_image)
     assert outcome.status == "oom", outcome.message
     assert outcome.result["score"] == 0
