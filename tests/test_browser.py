@@ -198,7 +198,7 @@ def test_the_student_sees_the_student_side_only(student_lab, browser) -> None:
         # The news prompt would be a toast soon after the page loaded.
         page.wait_for_timeout(NEWS_WAIT_MS)
         page.screenshot(path=str(coursekit.ARTIFACTS / "browser-student-lab.png"))
-        assert NEWS_PROMPT not in page.locator("body").inner_text()
+        assert NEWS_PROMPT not in page.locator("body").inner_text(), "the news pop-up shows"
     except Exception:
         page.screenshot(path=str(coursekit.ARTIFACTS / "browser-student-failure.png"),
                         full_page=True)
