@@ -29,8 +29,10 @@ from grader import qemu, tags
 from grader.kernel import cache_root
 
 LAB_IMAGE = tags.image("lab")
-CONTAINER_NAME = "kdlab-lab"
-WORK_VOLUME = "kdlab-work"
+#: kdlab-lab and kdlab-work, or NS-lab and NS-work with KDLAB_IMAGE_NS=NS (a second
+#: set of images gets a lab of its own, apart from the student's).
+CONTAINER_NAME = f"{tags.namespace()}-lab"
+WORK_VOLUME = f"{tags.namespace()}-work"
 CONTAINER_PORT = 8888
 HOME = "/home/student"
 WORK = f"{HOME}/work"
