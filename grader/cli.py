@@ -9,24 +9,21 @@ import sys
 from pathlib import Path
 
 from grader import kernel, toolchain
+from grader.lab import LabError
+from grader.notebook import NotebookError
 from grader.progress import Console, Silent
+from grader.sandbox import SandboxError
 
 #: Modules that add subcommands (course, image, grade...).
 EXTENSIONS: list[str] = ["grader.course", "grader.platform_cli"]
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    report = toolchain.missing_report()
-    if report:
-        print(report, file=sys.stderr)
-        return 1
-    print("toolchain: complete")
-    try:
-        pair = kernel.find(args.kernel)
-        print(f"kernel pair: Linux {pair.release} at {pair.root}")
-    except kernel.KernelError as err:
-        print(f"kernel pair: {err}")
-    return 0
+    from grader import doctor
+
+    findings = doctor.run(args.kernel)
+    print(doctor.render(findings))
+    return 1 if any(f.ok is False for f in findings) else 0
 
 
 def _cmd_kernel_build(args: argparse.Namespace) -> int:
@@ -79,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
                      "the course pair: linux-source-7.3 with the course config)")
     sub = top.add_subparsers(dest="command", required=True)
 
-    doctor = sub.add_parser("doctor", help="check the toolchain and the kernel pair")
+    doctor = sub.add_parser("doctor", help="check the toolchain, the kernel pair, Docker, "
+                            "the images and the lab volume, and say what to run for each problem")
     doctor.set_defaults(func=_cmd_doctor)
 
     kern = sub.add_parser("kernel", help="build or list kernel pairs").add_subparsers(
@@ -114,11 +112,18 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+#: Errors that mean the user asked for something that cannot be done here and now
+#: (a missing lab, kernel pair, tool, notebook or Docker): their messages say what to
+#: do, so kdlab prints them alone, without a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    kernel.KernelError, toolchain.ToolchainMissing, LabError, NotebookError, SandboxError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (kernel.KernelError, toolchain.ToolchainMissing) as err:
+    except USER_ERRORS as err:
         print(f"kdlab: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

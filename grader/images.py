@@ -10,6 +10,9 @@ appear under build/images/ in the context:
 - build/images/course/  the released course (course/release, or made by
                         `nbgrader generate_assignment` from course/source).
 
+The runtime image stands on kdlab/common (images/common/Dockerfile, made by
+./setup), as the toolchain image does: the Debian packages and the Python
+environment are installed once, for every image.
 Images build in dependency order (runtime, then grader and lab on top of it)
 with Docker's layer cache, `--network=host` (package mirrors are reachable only
 that way here) and a progress display fed by the build's step stream.
@@ -31,13 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import kernel, kernel_export
+from grader import kernel, kernel_export, tags
 from grader.lab import discover
 from grader.progress import Reporter, Silent
 
 REPO = Path(__file__).resolve().parent.parent
-BASE_IMAGE = "kdlab/debian:trixie"
-TOOLCHAIN_IMAGE = "kdlab/toolchain:trixie"
+BASE_IMAGE = tags.image("debian")
+#: The shared packages and Python environment (images/common/Dockerfile).
+COMMON_IMAGE = tags.image("common")
+TOOLCHAIN_IMAGE = tags.image("toolchain")
+#: The images ./setup makes before the kernel pair, each FROM the one before.
+SETUP_IMAGES = (BASE_IMAGE, COMMON_IMAGE, TOOLCHAIN_IMAGE)
 #: Image label holding the digest of what the image was built from (context_digest).
 CONTEXT_LABEL = "kdlab.context"
 #: Colour codes in build output (stderr of RUN steps), dropped from progress lines.
@@ -62,26 +69,6 @@ class ImageSpec:
     buildargs: dict[str, str] = field(default_factory=dict)
 
 
-#: Runtime packages beyond the tools grader.toolchain checks for: rust-src (checked
-#: separately), ccache (the pair's compile cache), QEMU's firmware, the libraries
-#: objtool and modpost link, Python for the grader.
-RUNTIME_EXTRA = ("rust-src", "ccache", "qemu-system-data", "libelf1t64", "python3",
-                 "python3-rich", "ca-certificates", "procps")
-#: Toolchain packages that stand for more than a module build needs.
-RUNTIME_SUBSTITUTES = {"build-essential": ("make", "gcc", "libc6-dev")}
-
-
-def runtime_packages() -> list[str]:
-    """The runtime's Debian packages, derived from what the engine checks (grader.toolchain):
-    when the engine needs a new tool, the runtime image follows without an edit here."""
-    from grader import toolchain
-
-    names = set(RUNTIME_EXTRA)
-    for tool in toolchain.TOOLS:
-        names.update(RUNTIME_SUBSTITUTES.get(tool.package, (tool.package,)))
-    return sorted(names)
-
-
 def lab_modules(labs_dir: Path = REPO / "labs") -> list[str]:
     """Every lab's module name: the images warm the kernel pair's ccache for each."""
     return sorted({lab.module for lab in discover(labs_dir)})
@@ -102,19 +89,17 @@ def image_labels(spec: ImageSpec, pair: kernel.KernelPair | None = None) -> dict
 def build_args(spec: ImageSpec) -> dict[str, str]:
     """The image's build arguments, computed ones included."""
     if spec.name == "runtime":
-        return {**spec.buildargs, "PACKAGES": " ".join(runtime_packages())}
-    if spec.name in ("grader", "lab"):
         return {**spec.buildargs, "MODULES": " ".join(lab_modules())}
     return dict(spec.buildargs)
 
 
 IMAGES: dict[str, ImageSpec] = {
-    "runtime": ImageSpec("runtime", "kdlab/runtime:trixie", "images/runtime/Dockerfile",
-                         local_bases=(BASE_IMAGE,)),
-    "grader": ImageSpec("grader", "kdlab/grader:trixie", "images/grader/Dockerfile",
-                        needs=("runtime",)),
-    "lab": ImageSpec("lab", "kdlab/lab:trixie", "images/lab/Dockerfile", needs=("runtime",),
-                     local_bases=(TOOLCHAIN_IMAGE,)),
+    "runtime": ImageSpec("runtime", tags.image("runtime"), "images/runtime/Dockerfile",
+                         local_bases=(COMMON_IMAGE,), buildargs={"COMMON": COMMON_IMAGE}),
+    "grader": ImageSpec("grader", tags.image("grader"), "images/grader/Dockerfile",
+                        needs=("runtime",), buildargs={"RUNTIME": tags.image("runtime")}),
+    "lab": ImageSpec("lab", tags.image("lab"), "images/lab/Dockerfile", needs=("runtime",),
+                     buildargs={"RUNTIME": tags.image("runtime")}),
 }
 
 
@@ -196,14 +181,11 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
     work = work or repo / "build" / "images"
     files: list[tuple[str, Path]] = [(spec.dockerfile, repo / spec.dockerfile)]
     if spec.name == "runtime":
-        certs = repo / "images" / "certs"
-        files += [(f"images/certs/{p.name}", p) for p in sorted(certs.iterdir()) if p.is_file()]
         # Without the export's compile caches: they change with every build against
         # the export (grader.batch warms them for the sandboxes) and would make the
-        # image look outdated; the grader and lab images fill their own when built.
+        # image look outdated; the runtime image fills its own when built.
         export = kernel_export.cached_export(pair or kernel.find())
         files += list(_tree(export.root, "build/images/kernel", kernel_export.PAIR_CACHES))
-    if spec.name in ("grader", "lab"):
         files += list(_tree(repo / "grader", "grader"))
     if spec.name == "lab":
         files += list(_labs_without_solutions(repo / "labs"))
@@ -361,11 +343,11 @@ def build(targets: list[str], reporter: Reporter | None = None,
     return [build_image(spec, docker_client, reporter, no_cache) for spec in build_order(targets)]
 
 
-def sizes(tags: list[str] | None = None) -> dict[str, int]:
-    """Sizes in bytes of the kdlab images that exist (base, toolchain and built ones)."""
+def sizes(wanted: list[str] | None = None) -> dict[str, int]:
+    """Sizes in bytes of the kdlab images that exist (set-up and built ones)."""
     docker_client = _docker()
     found = {}
-    for tag in tags or [BASE_IMAGE, TOOLCHAIN_IMAGE, *(s.tag for s in IMAGES.values())]:
+    for tag in wanted or [*SETUP_IMAGES, *(s.tag for s in IMAGES.values())]:
         if _image_exists(docker_client, tag):
             found[tag] = int(docker_client.images.get(tag).attrs["Size"])
     return found

@@ -19,10 +19,21 @@ def _gb(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
 
+def _image_name(value: str) -> str:
+    """An image name on the command line (argparse's choices cannot check nargs="*"
+    with a default: it checks the default list itself as if it were one name)."""
+    from grader import images
+
+    if value != "all" and value not in images.IMAGES:
+        raise argparse.ArgumentTypeError(
+            f"no image {value!r}: choose from all, {', '.join(images.IMAGES)}")
+    return value
+
+
 def _cmd_image_build(args: argparse.Namespace) -> int:
     from grader import images
 
-    targets = ["runtime", "grader", "lab"] if "all" in args.images else args.images
+    targets = list(images.IMAGES) if not args.images or "all" in args.images else args.images
     try:
         built = images.build(targets, reporter=Console(), no_cache=args.no_cache)
     except images.ImageError as err:
@@ -53,8 +64,12 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         print("lab stopped (your work is kept)" if stopped else "no lab was running")
         return 0
     print(f"starting {args.image} (JupyterLab on port {args.port}) ...", file=sys.stderr)
-    server = labserver.start(docker_client, port=args.port, image=args.image,
-                             work=Path(args.work) if args.work else None)
+    try:
+        server = labserver.start(docker_client, port=args.port, image=args.image,
+                                 work=Path(args.work) if args.work else None)
+    except labserver.LabStartError as err:
+        print(f"kdlab: {err}", file=sys.stderr)
+        return 1
     print(f"\nkdlab lab is running. Open:\n\n    {server.url}\n")
     print("Stop it with `kdlab lab --stop`; your work stays in "
           + (args.work or f"the Docker volume {labserver.WORK_VOLUME}") + ".")
@@ -87,8 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="image_command", required=True)
     ibuild = image.add_parser("build", help="build images (with the layer cache) and print "
                               "their sizes")
-    ibuild.add_argument("images", nargs="*", default=["all"],
-                        choices=["all", *images.IMAGES], help="which (default: all)")
+    ibuild.add_argument("images", nargs="*", type=_image_name, metavar="IMAGE",
+                        help=f"all (the default), {', '.join(images.IMAGES)}")
     ibuild.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     ibuild.set_defaults(func=_cmd_image_build)
     isizes = image.add_parser("sizes", help="sizes of the kdlab images present")

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import initramfs
+from grader import initramfs, tags
 from grader.lab import Lab
 from grader.modbuild import BuildResult
 from grader.results import CheckResult, TestOutcome
 
-GRADER_IMAGE = "kdlab/grader:trixie"
+GRADER_IMAGE = tags.image("grader")
 #: Who runs inside the container (the grader image's `grader` user).
 USER = "1000:1000"
 SCRATCH = "/scratch"

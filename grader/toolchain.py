@@ -14,9 +14,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import tags
+
 #: Where the kdlab toolchain image keeps things; the message for a missing
 #: toolchain points users at it.
-TOOLCHAIN_IMAGE = "kdlab/toolchain:trixie"
+TOOLCHAIN_IMAGE = tags.image("toolchain")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
-"""JupyterLab in a real browser: open a lab notebook, run it, see the results table.
+"""JupyterLab in a real browser: a lab notebook run to its results table, and the
+student's lab as the student sees it.
 
-The test starts its own JupyterLab server on a free port (token auth, an
+The first test starts its own JupyterLab server on a free port (token auth, an
 isolated HOME and config so nothing of the machine's leaks in), drives Debian's
 chromium with Playwright (the system browser: no download), runs every cell,
 waits for the driver cell's ipywidgets progress and then its results table, and
-checks the table as rendered in the page. Screenshots go to
-build/artifacts/ (kept for CI and for looking at).
+checks the table as rendered in the page. The second starts the student image
+the way `kdlab lab` does and looks at what it offers: nbgrader's student side
+only, and no pop-up. Screenshots go to build/artifacts/ (kept for CI and for
+looking at).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from grader.lab import Lab
-from tests import coursekit
+from tests import coursekit, labkit
 from tests.conftest import LABS, REPO
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +36,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ASSIGNMENT = "00-hello"
 SERVER_START_S = 90
 RESULTS_TIMEOUT_MS = 300_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
@@ -67,7 +63,7 @@ def jupyterlab():
     # No "news" prompt or other popups over the notebook.
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    token, port = secrets.token_hex(16), _free_port()
+    token, port = secrets.token_hex(16), labkit.free_port()
     env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
     log = work / "jupyter.log"
@@ -153,6 +149,58 @@ def test_run_the_check_cell_and_see_the_results_table(jupyterlab, browser, pair)
             ".some(e => e.innerText.includes('PASS parameter_default'))", timeout=120_000)
     except Exception:
         page.screenshot(path=str(coursekit.ARTIFACTS / "browser-00-hello-failure.png"),
+                        full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def student_lab():
+    """The student image, started as `kdlab lab` starts it, on a new host folder."""
+    labkit.lab_image()
+    work = labkit.SCRATCH / labkit.unique("browser-work")
+    with labkit.running_lab(work=work) as (server, _):
+        yield server
+    shutil.rmtree(work, ignore_errors=True)
+
+
+#: What the instructor's side of nbgrader shows (menu entries, sidebar tab, palette).
+INSTRUCTOR_ONLY = ("Formgrader", "Course List", "Create assignment", "Create Assignment")
+NEWS_PROMPT = "official Jupyter news"
+#: How long the news prompt would take to show after the page has loaded, at most.
+NEWS_WAIT_MS = 8_000
+
+
+def test_the_student_sees_the_student_side_only(student_lab, browser) -> None:
+    server = student_lab
+    coursekit.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    notebook = f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/{notebook}?token={server.token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        # The student's side: Validate on the notebook, the assignment list in the menu.
+        page.get_by_role("button", name="Validate").wait_for(timeout=30_000)
+        page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+        menu = page.locator("#jp-mainmenu-nbgrader")
+        menu.get_by_text("Assignment List", exact=True).wait_for(timeout=10_000)
+        entries = menu.inner_text()
+        page.screenshot(path=str(coursekit.ARTIFACTS / "browser-student-menu.png"))
+        page.keyboard.press("Escape")
+        for label in INSTRUCTOR_ONLY:
+            assert label not in entries, entries
+        # No Create Assignment panel in the sidebars.
+        tabs = " ".join(page.locator(".jp-SideBar .lm-TabBar-tab").all_inner_texts()
+                        + [t.get_attribute("title") or "" for t in
+                           page.locator(".jp-SideBar .lm-TabBar-tab").all()])
+        assert not any(label in tabs for label in INSTRUCTOR_ONLY), tabs
+        # The news prompt would be a toast soon after the page loaded.
+        page.wait_for_timeout(NEWS_WAIT_MS)
+        page.screenshot(path=str(coursekit.ARTIFACTS / "browser-student-lab.png"))
+        assert NEWS_PROMPT not in page.locator("body").inner_text(), "the news pop-up shows"
+    except Exception:
+        page.screenshot(path=str(coursekit.ARTIFACTS / "browser-student-failure.png"),
                         full_page=True)
         raise
     finally:

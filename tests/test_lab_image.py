@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import urllib.request
-import uuid
 
 import pytest
 
-from grader import images, labserver, sandbox
-from tests.batchcourse import SCRATCH
+from grader import images
+from tests import labkit
 from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
@@ -26,24 +24,12 @@ pytestmark = pytest.mark.e2e
 MAX_LAB_IMAGE_BYTES = 3_000_000_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab_server():
     built = {b.tag: b for b in images.build(["lab"])}
-    client = sandbox.client()
-    work = SCRATCH / f"lab-work-{uuid.uuid4().hex[:8]}"
-    work.mkdir(parents=True)
-    work.chmod(0o777)  # the container's student (uid 1000) writes here
-    name = f"kdlab-lab-test-{uuid.uuid4().hex[:6]}"
-    server = labserver.start(client, port=_free_port(), name=name, work=work)
-    container = client.containers.get(name)
-    yield server, container, work, built
-    labserver.stop(client, name)
+    work = labkit.SCRATCH / labkit.unique("lab-work")
+    with labkit.running_lab(work=work) as (server, container):
+        yield server, container, work, built
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -66,7 +52,11 @@ def test_jupyterlab_answers_on_its_port(lab_server) -> None:
 
 def test_runs_as_non_root_without_solutions(lab_server) -> None:
     _, container, _, _ = lab_server
-    assert container.exec_run(["id", "-u"]).output.decode().strip() == "1000"
+    # Only the container's init stays root; JupyterLab (and so every kernel and
+    # terminal) runs as the student.
+    processes = container.exec_run(["ps", "-eo", "uid=,args="]).output.decode()
+    jupyter = [line.split(None, 1) for line in processes.splitlines() if "jupyter-lab" in line]
+    assert jupyter and all(uid == "1000" for uid, _ in jupyter), processes
     listing = container.exec_run(["find", "/opt/kdlab/labs", "-name", "*.rs"]).output.decode()
     assert listing.strip() == ""  # solutions stay out of the student's image
     # The released course only: no source notebooks (solutions), no gradebook.
