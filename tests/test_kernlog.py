@@ -58,6 +58,20 @@ def test_hang_names_the_step_and_its_limit() -> None:
     assert log.phases == ["load"]
 
 
+def test_null_dereference_in_the_module_is_named_by_its_rip() -> None:
+    """Recorded from lab 02's bug_null_deref: read_iter reads through a null pointer."""
+    log = analyse((DATA / "oops_null_deref.log").read_text(), Paths("7.3.4", "", "scratch.rs"),
+                  module="scratch")
+    fatal = log.fatal
+    assert fatal is not None and fatal.kind == "oops"
+    assert fatal.detail == "kernel NULL pointer dereference, address: 0000000000000000"
+    # The RIP frame is exact (not a guessed return address) and comes first.
+    assert fatal.function == ("<scratch::Scratchpad as kernel::miscdevice::MiscDevice>"
+                              "::read_iter [scratch]")
+    assert fatal.trace[0] == fatal.function
+    assert fatal.phase == "the guest tests"
+
+
 OOPS = """\
 [    1.000000] kdlab: phase=tests
 [    1.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008
