@@ -36,15 +36,19 @@ CACHE_PATHS = ("/.cache/", ".partial")
 
 def _assert_feedback_points_at_the_student(result, module: str) -> None:
     """A failed build names the student's line; a crash names the student's line or
-    function and its cause; nothing shown names a cache path."""
+    function and its cause, a hang the step that hung; nothing shown names a cache path."""
     shown = json.dumps(result.to_json()) + result.summary()
     assert not [p for p in CACHE_PATHS if p in shown], shown
     if not result.build.ok:
         first = result.build.errors[0]
         assert (first.file, first.line > 0) == (f"{module}.rs", True), first
         assert all(first.short() in t.message for t in result.tests if t.status == "error")
-    crash = next((e for e in result.events if e.kind in kernlog.FATAL - {"hang"}), None)
-    if crash is not None:
+    # The cause is the first fatal event (a hang's reboot blocking on the stuck probe is a
+    # consequence); a hang is named by its step, which the guest init reports.
+    crash = next((e for e in result.events if e.kind in kernlog.FATAL), None)
+    if crash is not None and crash.kind == "hang":
+        assert crash.phase and crash.detail.startswith(crash.phase), crash
+    elif crash is not None:
         assert crash.location.startswith(f"{module}.rs:") or crash.function, crash
         unreported = [t.message for t in result.tests if t.message.startswith("not run")]
         assert crash.detail and all(crash.describe() in m for m in unreported), unreported
