@@ -4,7 +4,11 @@ The CSV has one row per submission with a column per test, so it opens in a
 spreadsheet next to the gradebook export. The feedback page goes where
 nbgrader keeps feedback (feedback/<student>/<assignment>/<notebook>.html):
 the score, each test with its message, the compiler's diagnostics and the
-kernel's verdict, because a student who only sees "0" learns nothing.
+kernel's verdict, because a student who only sees "0" learns nothing. The
+student wrote a driver cell, not a file: every place in their source is also
+given as its driver cell line, as the notebook does (grader.nbrender.in_cell),
+and a crash shows the student's function and line, what raised it and the cut
+call trace, like the notebook and `kdlab check`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import html
 import io
 import os
 from pathlib import Path
+
+from grader.nbrender import in_cell
 
 #: Kernel log shown in a feedback page (the end, where crashes are).
 FEEDBACK_LOG_LINES = 60
@@ -61,13 +67,34 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _event(event: dict) -> str:
-    """One kernel event as kernlog.Event.describe() words it."""
+    """One kernel event as kernlog.Event.describe() words it, with its cut call trace."""
     where = f" in {event['function']}" if event.get("function") else ""
+    at = f" at {event['location']}" if event.get("location") else ""
     during = f" during {event['phase']}" if event.get("phase") else ""
+    raised = f" (raised in {event['raised_at']})" if event.get("raised_at") else ""
     summary = event.get("summary", event.get("kind", ""))
-    text = f"{summary}{where}{during}: {event.get('detail', '')}"
-    excerpt = f"<pre>{html.escape(event['excerpt'])}</pre>" if event.get("excerpt") else ""
-    return f"<li>{html.escape(text)}{excerpt}</li>"
+    text = in_cell(f"{summary}{where}{at}{during}: {event.get('detail', '')}{raised}")
+    trace = "\n".join(f"  {in_cell(frame)}" for frame in event.get("trace") or [])
+    trace = f"<pre>call trace (innermost first):\n{html.escape(trace)}</pre>" if trace else ""
+    excerpt = (f"<details><summary>kernel log around it</summary><pre>"
+               f"{html.escape(event['excerpt'])}</pre></details>") if event.get("excerpt") else ""
+    return f"<li>{html.escape(text)}{trace}{excerpt}</li>"
+
+
+def _diagnostic(diag: dict) -> str:
+    """A compiler or link error at its driver cell line, with the code and rustc's words."""
+    esc = html.escape
+    line = diag.get("line") or 0
+    where = f"driver cell line {line + 1}" if line else "the driver cell"
+    level = diag.get("level", "error")
+    parts = [f"<p><strong>{esc(level)}</strong> at {esc(where)}: {esc(diag.get('message', ''))}"
+             "</p>"]
+    if diag.get("snippet"):
+        parts.append(f"<pre>{esc(diag['snippet'])}</pre>")
+    if diag.get("rendered"):
+        parts.append(f"<details><summary>the compiler's full message</summary><pre>"
+                     f"{esc(in_cell(diag['rendered']))}</pre></details>")
+    return "".join(parts)
 
 
 def feedback_html(record: dict) -> str:
@@ -78,7 +105,7 @@ def feedback_html(record: dict) -> str:
     for test in result.get("tests", []):
         mark = {"pass": "✔", "fail": "✘", "skip": "-", "error": "✘"}.get(test["status"], "?")
         name = esc(test["name"]) + (" <em>(hidden)</em>" if test.get("hidden") else "")
-        message = esc(test.get("message") or "")
+        message = esc(in_cell(test.get("message") or ""))
         rows.append(f"<tr><td>{mark}</td><td>{name}</td><td>{test['points']:g}/"
                     f"{test['max_points']:g}</td><td><pre>{message}</pre></td></tr>")
     parts = [
@@ -101,8 +128,7 @@ def feedback_html(record: dict) -> str:
     diagnostics = [d for d in build.get("diagnostics", []) if d.get("level") == "error"]
     if diagnostics or (build and not build.get("ok") and build.get("log")):
         parts.append("<h2>Compiler</h2>")
-        parts += [f"<pre>{esc(d.get('rendered') or d.get('message', ''))}</pre>"
-                  for d in diagnostics]
+        parts += [_diagnostic(d) for d in diagnostics]
         if not diagnostics:
             parts.append(f"<pre>{esc(build.get('log', ''))}</pre>")
     events = result.get("events") or []

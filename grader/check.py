@@ -27,6 +27,7 @@ from grader.lab import Lab
 from grader.modbuild import BuildResult, build_module
 from grader.progress import Reporter, Silent
 from grader.results import CheckResult, Timings
+from grader.symbolize import ModuleDebug, Paths
 
 #: Seconds of the boot budget kept back for the kernel to start and the VM to end.
 BOOT_MARGIN_S = 5
@@ -95,7 +96,11 @@ def boot_and_grade(lab: Lab, built: BuildResult, pair: KernelPair, scratch: Path
         memory_mb=lab.memory_mb, cpus=lab.cpus, timeout_s=lab.timeouts.boot, kvm=use_kvm(kvm),
         trace_events=trace.EVENTS if lab.register_maps and trace_devices else (),
     ))
-    log = kernlog.analyse(boot.console)
+    # Crashes are located in the student's source through the module's line tables,
+    # while the module is still there (run() removes the scratch after this returns).
+    paths = Paths(pair.release, str(pair.tree), f"{lab.module}.rs")
+    with ModuleDebug(built.module, paths) as debug:
+        log = kernlog.analyse(boot.console, paths, debug, lab.module)
     verdict = channel.verify(boot.channel, exited_after_end=not boot.timed_out)
     accesses = trace.decode(boot.trace_file, list(lab.register_maps))
     tests = grade.grade(lab, built, log, verdict, accesses, boot.timed_out)

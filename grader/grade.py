@@ -33,7 +33,9 @@ def _why_unreported(build: BuildResult, log: KernelLog | None, verdict: Verdict 
                     timed_out: bool, timeout_s: float) -> str:
     """The reason a test never reported, from the most to the least specific evidence."""
     if not build.ok:
-        first = build.errors[0].short() if build.errors else build.log.splitlines()[-1:]
+        # The first error names the student's line; make's last words never say why.
+        first = build.errors[0].short() if build.errors else (
+            build.log.strip().splitlines() or ["no compiler message"])[-1]
         return f"not run: the module did not build ({first})"
     assert log is not None
     if fatal := log.fatal:

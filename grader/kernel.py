@@ -8,6 +8,13 @@ A second build with the same inputs finds the cached pair and returns at once.
 
 The tree is built in place (no O=), so the pair directory is self-contained and
 can be moved or mounted at another path: nothing in it needs an absolute path.
+The build runs in a `.KEY.partial` folder renamed when done, and rustc records
+source paths in the kernel crate (panic locations, metadata that modules read):
+they are remapped to tree-relative paths (`rust/kernel/...`), so that a pair
+names neither the folder it was built in nor where it lives. (Linux does this
+itself only with rustc's `--remap-path-scope`, which rustc 1.85 lacks. Pairs
+built before this still record the `.partial` path; grader.symbolize.Paths
+rewrites both for students.)
 """
 
 from __future__ import annotations
@@ -217,8 +224,12 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _make(tree: Path, *targets: str, jobs: int = 1, reporter: Reporter | None = None,
           log: Path) -> None:
-    """Run make in the tree with LLVM=1, feed progress, keep the full log for errors."""
-    cmd = ["make", "-C", str(tree), "LLVM=1", f"-j{jobs}", *targets]
+    """Run make in the tree with LLVM=1, feed progress, keep the full log for errors.
+
+    Rust sources are recorded relative to the tree (see the module docstring).
+    """
+    cmd = ["make", "-C", str(tree), "LLVM=1", f"-j{jobs}",
+           f"KRUSTFLAGS=--remap-path-prefix={tree.resolve()}/=", *targets]
     steps = 0
     with log.open("a") as out:
         out.write(f"$ {' '.join(cmd)}\n")

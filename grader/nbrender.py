@@ -77,6 +77,24 @@ def wrap(*parts: str) -> str:
 # -- compiler diagnostics ----------------------------------------------------------------
 
 
+#: A location in the student's own file: a bare `NAME.rs:LINE[:COL]` (kernel-crate and
+#: library places are shown with a folder, `kernel/io.rs:781`, and are left alone).
+#: (Atomic, so that an already annotated place is never matched again by backtracking.)
+STUDENT_PLACE = r"(?<![\w/.])({name}):(?>(\d+)(?::(\d+))?)(?! \(driver cell)"
+
+
+def in_cell(text: str, source_name: str = "") -> str:
+    """`text` with each place in the student's file also given as its driver cell line.
+
+    The driver cell is the file plus the magic line on top, so the file's line N is
+    the cell's line N + 1. Without `source_name` (batch pages, which see only the
+    result) any bare `NAME.rs:LINE` is the student's: other places carry a folder.
+    """
+    name = re.escape(source_name) if source_name else r"[A-Za-z_]\w*\.rs"
+    return re.sub(STUDENT_PLACE.format(name=name),
+                  lambda m: f"{m[0]} (driver cell line {int(m[2]) + 1})", text)
+
+
 def code_span(source: str, line: int, column: int, context: int = SPAN_CONTEXT) -> str:
     """The lines around `line` of `source`, numbered, with a caret under `column`.
 
@@ -99,7 +117,8 @@ def code_span(source: str, line: int, column: int, context: int = SPAN_CONTEXT) 
 def diagnostic_html(diag: Diagnostic, source: str, source_name: str) -> str:
     """One rustc message: where (file:line and the cell line), what, and the code span."""
     code = f"[{diag.code}]" if diag.code else ""
-    where = f"{diag.file}:{diag.line}:{diag.column}" if diag.line else diag.file
+    where = diag.file + (f":{diag.line}" if diag.line else "") + (
+        f":{diag.column}" if diag.line and diag.column else "")
     cell_line = f" (driver cell line {diag.line + 1})" if diag.file == source_name and diag.line \
         else ""
     label, color = ("error", "#cf222e") if diag.level == "error" else (diag.level, "#9a6700")
@@ -131,8 +150,8 @@ def build_html(result: CheckResult, source: str, source_name: str) -> str:
 
 
 def build_text(result: CheckResult) -> str:
-    """The build errors as plain lines (for feedback)."""
-    lines = [d.short() for d in result.build.errors]
+    """The build errors as plain lines (for feedback), at their driver cell lines."""
+    lines = [in_cell(d.short()) for d in result.build.errors]
     if not lines and result.build.log:
         lines = result.build.log.splitlines()[-10:]
     return "\n".join(lines)
@@ -146,7 +165,7 @@ def is_hidden(test: TestOutcome, hidden: Collection[str]) -> bool:
 
 
 def results_html(result: CheckResult, hidden: Collection[str] = (),
-                 show_hidden: bool = False) -> str:
+                 show_hidden: bool = False, source_name: str = "") -> str:
     """The results table: one row per test, totals, hidden tests masked unless shown."""
     rows = []
     visible_score = visible_max = 0.0
@@ -157,7 +176,7 @@ def results_html(result: CheckResult, hidden: Collection[str] = (),
             status, points, message = "hidden", f"?/{_points(test.max_points)}", ""
         else:
             status, points = test.status, f"{_points(test.points)}/{_points(test.max_points)}"
-            message = test.message if test.status != "pass" else ""
+            message = in_cell(test.message, source_name) if test.status != "pass" else ""
             visible_score += test.points
             visible_max += test.max_points
         rows.append(
@@ -180,8 +199,14 @@ def results_html(result: CheckResult, hidden: Collection[str] = (),
     )
 
 
-def events_html(result: CheckResult) -> str:
-    """What went wrong in the kernel, each with the faulting function and a log excerpt.
+def event_trace(event: Event, source_name: str = "") -> str:
+    """The event's call trace cut to what matters (innermost first), one frame a line."""
+    return "\n".join(f"  {in_cell(frame, source_name)}" for frame in event.trace)
+
+
+def events_html(result: CheckResult, source_name: str = "") -> str:
+    """What went wrong in the kernel: the student's function and line, the message, what
+    raised it, the cut call trace and a log excerpt.
 
     The first fatal event (the cause) has its excerpt open; its consequences
     (the BUG and panic after a Rust panic, say) are listed collapsed.
@@ -191,12 +216,20 @@ def events_html(result: CheckResult) -> str:
     for event in result.events:
         opened = " open" if event is cause else ""
         lines = log_excerpt(result, event, limit=40)
-        excerpt = (f"<details{opened}><summary>kernel log around it</summary>"
+        trace = (f"<details{opened}><summary>call trace (your code and what it called)"
+                 f"</summary>{_pre(event_trace(event, source_name))}</details>"
+                 if event.trace else "")
+        excerpt = (f"<details{'' if trace else opened}><summary>kernel log around it</summary>"
                    f"{_pre(chr(10).join(lines))}</details>") if lines else ""
         items.append(f"<li><b>{escape(event.summary)}</b>"
                      + (f" in <code>{escape(event.function)}</code>" if event.function else "")
+                     + (f" at <code>{escape(in_cell(event.location, source_name))}</code>"
+                        if event.location else "")
                      + (f" during {escape(event.phase)}" if event.phase else "")
-                     + f": {escape(event.detail)}{excerpt}</li>")
+                     + f": {escape(event.detail)}"
+                     + (f" <span style=\"color:#57606a\">(raised in "
+                        f"{escape(event.raised_at)})</span>" if event.raised_at else "")
+                     + f"{trace}{excerpt}</li>")
     if not items:
         return ""
     return f'<h4>The kernel reported</h4><ul class="kdlab-events">{"".join(items)}</ul>'
@@ -249,9 +282,9 @@ def result_html(result: CheckResult, source: str, source_name: str,
     """Everything the driver cell shows after a check, as one HTML block."""
     return wrap(
         build_html(result, source, source_name),
-        events_html(result),
+        events_html(result, source_name),
         channel_html(result),
-        results_html(result, hidden, show_hidden),
+        results_html(result, hidden, show_hidden, source_name),
         timing_html(result),
         trace_html(result.extra.get("trace")),
         kernel_log_html(result.kernel_log),
@@ -287,8 +320,11 @@ def log_excerpt(result: CheckResult, event: Event, before: int = 6, after: int =
 
 
 def event_text(result: CheckResult, event: Event, with_excerpt: bool = True) -> str:
-    """An event in one line plus the kernel-log lines around it."""
-    text = f"kernel: {event.describe()}"
+    """An event in one line (its places given as driver cell lines), its cut call trace,
+    and the kernel-log lines around it."""
+    text = f"kernel: {in_cell(event.describe())}"
+    if event.trace and with_excerpt:
+        text += "\ncall trace (innermost first):\n" + event_trace(event)
     excerpt = log_excerpt(result, event) if with_excerpt else []
     if excerpt:
         text += "\nkernel log excerpt:\n" + "\n".join(f"  | {line}" for line in excerpt)
@@ -310,7 +346,7 @@ def feedback_text(result: CheckResult, test_name: str) -> str:
         return head
     lines = [head]
     if test.message:
-        lines += ["", test.message]
+        lines += ["", in_cell(test.message)]
     if not result.build.ok and (build := build_text(result)):
         lines += ["", "build errors:", build]
     if cause := primary_event(result.events):
@@ -318,7 +354,7 @@ def feedback_text(result: CheckResult, test_name: str) -> str:
         lines += ["", event_text(result, cause, with_excerpt=test is first)]
         if test is not first:
             lines.append(f"(the kernel log around it is shown under {first.name})")
-        others = dict.fromkeys(e.describe() for e in result.events if e is not cause)
+        others = dict.fromkeys(in_cell(e.describe()) for e in result.events if e is not cause)
         lines += [f"kernel (also): {text}" for text in list(others)[:5]]
     return "\n".join(lines)
 
@@ -348,7 +384,8 @@ def self_check_html(result: CheckResult, hidden: Collection[str] = ()) -> str:
         head = (f'<p class="kdlab-verdict" style="color:#1a7f37"><b>All {len(visible)} visible '
                 f"tests pass ({_points(score)}/{_points(maximum)}).</b>{escape(note)}</p>")
         return wrap(head)
-    items = "".join(f"<li><code>{escape(t.name)}</code>: {_pre(t.message)}</li>" for t in failing)
+    items = "".join(f"<li><code>{escape(t.name)}</code>: {_pre(in_cell(t.message))}</li>"
+                    for t in failing)
     head = (f'<p class="kdlab-verdict" style="color:#cf222e"><b>{len(failing)} of {len(visible)} '
             f"visible tests do not pass yet ({_points(score)}/{_points(maximum)}).</b>"
             f"{escape(note)}</p>")

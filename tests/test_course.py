@@ -254,7 +254,8 @@ def test_feedback_of_a_crash_names_the_faulting_function_and_shows_the_log(grade
     graded = grade("00-hello")
     assert graded.scores["crash"] == 0
     text = graded.feedback("crash")
-    assert "kernel: Rust code panicked in the kernel in hello.rs:37:13 during module load" in text
+    assert ("kernel: Rust code panicked in the kernel in <hello::Hello as kernel::module::Module>"
+            "::init at hello.rs:37 (driver cell line 38) during module load") in text
     assert "kernel log excerpt:" in text and "deliberate panic in init" in text
 
 

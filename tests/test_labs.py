@@ -8,11 +8,12 @@ modules; read through tests/variants.py) scores as its variants.toml says.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from grader import check, lab
+from grader import check, kernlog, lab
 from tests import variants
 from tests.conftest import LABS
 
@@ -27,6 +28,30 @@ def _variants() -> list[tuple[Path, dict]]:
 
 def _by_name(result) -> dict:
     return {t.name: t for t in result.tests}
+
+
+#: The kernel pair's place in kdlab's cache: never shown to a student.
+CACHE_PATHS = ("/.cache/", ".partial")
+
+
+def _assert_feedback_points_at_the_student(result, module: str) -> None:
+    """A failed build names the student's line; a crash names the student's line or
+    function and its cause, a hang the step that hung; nothing shown names a cache path."""
+    shown = json.dumps(result.to_json()) + result.summary()
+    assert not [p for p in CACHE_PATHS if p in shown], shown
+    if not result.build.ok:
+        first = result.build.errors[0]
+        assert (first.file, first.line > 0) == (f"{module}.rs", True), first
+        assert all(first.short() in t.message for t in result.tests if t.status == "error")
+    # The cause is the first fatal event (a hang's reboot blocking on the stuck probe is a
+    # consequence); a hang is named by its step, which the guest init reports.
+    crash = next((e for e in result.events if e.kind in kernlog.FATAL), None)
+    if crash is not None and crash.kind == "hang":
+        assert crash.phase and crash.detail.startswith(crash.phase), crash
+    elif crash is not None:
+        assert crash.location.startswith(f"{module}.rs:") or crash.function, crash
+        unreported = [t.message for t in result.tests if t.message.startswith("not run")]
+        assert crash.detail and all(crash.describe() in m for m in unreported), unreported
 
 
 @pytest.mark.parametrize("lab_dir", LAB_DIRS, ids=lambda p: p.name)
@@ -60,6 +85,7 @@ def test_variant_scores_as_declared(lab_dir: Path, variant: dict, pair, tmp_path
     result = check.run(lab_dir, source, pair)
     outcomes = _by_name(result)
     detail = {n: (t.status, t.message) for n, t in outcomes.items()}
+    _assert_feedback_points_at_the_student(result, lab.Lab.load(lab_dir).module)
     expect = variant["expect"]
     if expect == "full":
         assert result.score == result.max_score, detail

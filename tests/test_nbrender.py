@@ -121,7 +121,8 @@ def test_feedback_text_for_a_build_failure_lists_the_errors() -> None:
     build = BuildResult(False, None, [Diagnostic("error", "boom", "hello.rs", 4, 14)])
     tests = [Outcome("loads", "error", 0, 1, "not run: the module did not build")]
     text = nbrender.feedback_text(CheckResult("00-hello", tests, build), "loads")
-    assert "not run: the module did not build" in text and "hello.rs:4:14: error: boom" in text
+    assert "not run: the module did not build" in text
+    assert "hello.rs:4:14 (driver cell line 5): error: boom" in text
 
 
 def test_self_check_counts_only_visible_tests() -> None:
