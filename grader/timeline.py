@@ -49,11 +49,17 @@ MIN_SHARE = 0.03
 EMPTY_SHARE = 0.02
 #: Reads of one register in a row from which the group says "polling".
 POLLING = 4
+#: A pattern of at most MAX_PERIOD groups repeated at least REPEATS times becomes one group.
+MAX_PERIOD, REPEATS = 8, 3
 #: Values a group spells out (bytes of a sweep, values of a run).
 SHOWN_VALUES = 16
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 
+#: Bars drawn as vectors at most; above, the bars become one bitmap inside the SVG (the
+#: text stays text), so that a busy trace's picture stays small.
+VECTOR_BARS = 500
+RASTER_DPI = 150
 #: The picture's size in inches: width, above and below the rows, per row.
 WIDTH_IN, TOP_IN, BOTTOM_IN, ROW_IN = 10, 1.6, 0.6, 0.2
 
@@ -139,6 +145,34 @@ def groups(trace: Trace) -> list[Group]:
         flush()
         run, start, sweep = [access], index, False
     flush()
+    return _cycles(out)
+
+
+def _cycles(rows: list[Group]) -> list[Group]:
+    """Collapse a pattern of up to MAX_PERIOD groups repeated at least REPEATS times in a
+    row (a driver's loop: `(W FACTORIAL, R IRQ_STATUS, W IRQ_ACK) × 21`) into one group."""  # noqa: RUF002
+    sig = [(g.step, g.op, g.device, g.register, g.count) for g in rows]
+    out: list[Group] = []
+    i = 0
+    while i < len(rows):
+        best_period, best_reps = 0, 1
+        for period in range(2, MAX_PERIOD + 1):
+            reps = 1
+            while sig[i + reps * period:i + (reps + 1) * period] == sig[i:i + period]:
+                reps += 1
+            if reps >= REPEATS and reps * period > best_reps * best_period:
+                best_period, best_reps = period, reps
+        if not best_period:
+            out.append(rows[i])
+            i += 1
+            continue
+        cycle = rows[i:i + best_period * best_reps]
+        names = ", ".join(" ".join(g.text.split()[:2]) + (f" {TIMES} {g.count}" if g.count > 1
+                                                          else "")
+                          for g in cycle[:best_period])
+        out.append(Group(cycle[0].first, sum(g.count for g in cycle), cycle[0].step, "", "", "",
+                         f"({names}) {TIMES} {best_reps:,}"))
+        i += best_period * best_reps
     return out
 
 
@@ -303,9 +337,11 @@ def svg(data: dict) -> str:
             label = f"{step['name']} ({step['count']:,})"
             ax.text(x + width / 2, 1.01, label, transform=top, rotation=60, ha="left",
                     va="bottom", fontsize=7, rotation_mode="anchor")
-        for (row, op, shade), ranges in _bars(view["cells"], places).items():
+        bars = _bars(view["cells"], places)
+        raster = sum(len(ranges) for ranges in bars.values()) > VECTOR_BARS
+        for (row, op, shade), ranges in bars.items():
             ax.broken_barh(ranges, (row + 0.08 + 0.44 * op, 0.4), facecolors=COLOURS[op],
-                           alpha=0.25 + 0.1875 * shade, lw=0)
+                           alpha=0.4 + 0.15 * shade, lw=0, rasterized=raster)
         failed = []
         for mark in view["marks"]:
             failed.append(mark["check"])
@@ -335,7 +371,7 @@ def svg(data: dict) -> str:
         fig.legend(handles=handles, loc="upper left", frameon=False, fontsize=7,
                    bbox_to_anchor=(0.0, 1.0))
         out = io.StringIO()
-        fig.savefig(out, format="svg", metadata={"Date": None})
+        fig.savefig(out, format="svg", dpi=RASTER_DPI, metadata={"Date": None})
     return out.getvalue()
 
 

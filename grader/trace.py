@@ -222,7 +222,7 @@ class ConfigSpace:
         if offset in PCI_HEADER:
             return PCI_HEADER[offset][0]
         for start, cap in self.capabilities.items():
-            names = dict(CAPABILITIES.get(cap, {}), **(self._msi_names() if cap == 5 else {}))
+            names = {**CAPABILITIES.get(cap, {}), **(self._msi_names() if cap == 5 else {})}
             if offset - start in names:
                 return names[offset - start]
         return f"@0x{offset:x}"
