@@ -375,6 +375,24 @@ def svg(data: dict) -> str:
     return out.getvalue()
 
 
+def groups_text(data: dict) -> str:
+    """The grouped accesses under a heading per step (steps without accesses too), numbered
+    as in trace checks' messages; "" for a trace recorded before steps and groups existed."""
+    if "groups" not in data or "steps" not in data:
+        return ""
+    by_step: dict[int, list[dict]] = {}
+    for group in data["groups"]:
+        by_step.setdefault(group["step"], []).append(group)
+    lines = []
+    for n, step in enumerate(data["steps"]):
+        count = f"{step['count']:,} accesses" if step["count"] else "no accesses"
+        lines.append(f"── {step['name']} ({count}) ──")
+        lines += [f"  #{g['first'] + 1:<7} {g['text']}" for g in by_step.get(n, [])]
+    if (left := data.get("groups_total", 0) - len(data["groups"])) > 0:
+        lines.append(f"... and {left:,} more groups")
+    return "\n".join(lines)
+
+
 def figure_html(data: dict | None) -> str:
     """The timeline as an `<img>` (a data: URI), or a note saying why there is none."""
     if not data or not data.get("timeline"):
