@@ -118,6 +118,11 @@ def _group_text(run: list[Access], sweep: bool) -> str:
 
 
 def groups(trace: Trace) -> list[Group]:
+    """The accesses told in groups: runs, and repeated patterns of runs as one."""
+    return _cycles(_runs(trace))
+
+
+def _runs(trace: Trace) -> list[Group]:
     """Runs of accesses of one step, op and register, each either repeating one place
     (`× n`) or sweeping consecutive offsets (an array read element by element)."""  # noqa: RUF002
     out: list[Group] = []
@@ -145,7 +150,7 @@ def groups(trace: Trace) -> list[Group]:
         flush()
         run, start, sweep = [access], index, False
     flush()
-    return _cycles(out)
+    return out
 
 
 def _cycles(rows: list[Group]) -> list[Group]:
@@ -179,16 +184,17 @@ def _cycles(rows: list[Group]) -> list[Group]:
 # -- the picture's data --------------------------------------------------------------------
 
 
-def _row_key(access: Access) -> tuple[str, str, str]:
-    if access.op in ("CR", "CW"):
-        return access.device, "config", access.register.split("..")[0]
-    return access.device, "bar", access.register or "other offsets"
+def _row_key(item: Access | Group) -> tuple[str, str, str]:
+    """The picture's row of an access or of a run (all its accesses share it)."""
+    if item.op in ("CR", "CW"):
+        return item.device, "config", item.register.split("..")[0]
+    return item.device, "bar", item.register or "other offsets"
 
 
-def _rows(trace: Trace, devices: list[DeviceMap]) -> dict[tuple[str, str, str], str]:
+def _rows(runs: list[Group], devices: list[DeviceMap]) -> dict[tuple[str, str, str], str]:
     """Row key -> label, in drawing order: each device's registers (all of them: one the
     driver never touched is information too), its other offsets, its config registers."""
-    seen = {_row_key(a) for a in trace.accesses}
+    seen = {_row_key(run) for run in runs}
     prefix = len(devices) > 1
     rows: dict[tuple[str, str, str], str] = {}
     header_order = {name: offset for offset, (name, _) in PCI_HEADER.items()}
@@ -223,12 +229,14 @@ def _layout(trace: Trace) -> tuple[list[list[float]], list[int]]:
     return places, columns
 
 
-def timeline(trace: Trace, devices: list[DeviceMap], checks: tuple[TraceCheck, ...] = ()
-             ) -> dict | None:
-    """The picture's data (see the module docstring), or None without accesses."""
+def timeline(trace: Trace, devices: list[DeviceMap], checks: tuple[TraceCheck, ...] = (),
+             runs: list[Group] | None = None) -> dict | None:
+    """The picture's data (see the module docstring), or None without accesses. `runs`
+    are the trace's runs (`_runs`) when the caller has them already."""
     if not trace.accesses:
         return None
-    rows = _rows(trace, devices)
+    runs = _runs(trace) if runs is None else runs
+    rows = _rows(runs, devices)
     index = {key: n for n, key in enumerate(rows)}
     places, columns = _layout(trace)
     cells: Counter[tuple[int, int, int]] = Counter()
@@ -240,15 +248,10 @@ def timeline(trace: Trace, devices: list[DeviceMap], checks: tuple[TraceCheck, .
             cells[(row, op, column)] += stop - first
             first, column = stop, column + 1
 
-    # Runs of one (row, op) are binned at once: two million polling reads are one run.
-    run_key, run_start = (-1, -1), 0
-    for n, access in enumerate(trace.accesses):
-        key = (index[_row_key(access)], WRITE if access.op in ("W", "CW") else READ)
-        if key != run_key:
-            if n:
-                add(*run_key, run_start, n)
-            run_key, run_start = key, n
-    add(*run_key, run_start, len(trace.accesses))
+    # A run is binned at once: two million polling reads are one run.
+    for run in runs:
+        add(index[_row_key(run)], WRITE if run.op in ("W", "CW") else READ, run.first,
+            run.first + run.count)
 
     marks = []
     for check in checks:
@@ -269,11 +272,12 @@ def timeline(trace: Trace, devices: list[DeviceMap], checks: tuple[TraceCheck, .
 def trace_json(trace: Trace, devices: list[DeviceMap], checks: tuple[TraceCheck, ...] = ()
                ) -> dict:
     """The "trace" of `kdlab check --json`: the accesses, steps, groups and timeline."""
-    grouped = groups(trace)
+    runs = _runs(trace)
+    grouped = _cycles(runs)
     data = trace.to_json()
     data["groups"] = [g.to_json() for g in grouped[:MAX_GROUPS]]
     data["groups_total"] = len(grouped)
-    data["timeline"] = timeline(trace, devices, checks)
+    data["timeline"] = timeline(trace, devices, checks, runs)
     return data
 
 

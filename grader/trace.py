@@ -281,6 +281,9 @@ class Trace:
     lines_read: int = 0
     cut: bool = False
     steps: list[Step] = field(default_factory=lambda: [Step("load", "load", 0)])
+    #: Trace checks' verdicts on these accesses (grader.tracecheck), kept because grading
+    #: and the timeline both ask and a trace may hold two million accesses.
+    verdicts: dict = field(default_factory=dict, repr=False, compare=False)
 
     def step_ranges(self) -> list[tuple[Step, int, int]]:
         """Each step with the index range [start, end) of its accesses."""

@@ -139,7 +139,13 @@ class TraceCheck:
         return verdict.passed, verdict.message
 
     def verdict(self, trace: Trace) -> Verdict:
-        """The outcome, with the accesses it was about (the timeline highlights them)."""
+        """The outcome, with the accesses it was about (the timeline highlights them);
+        judged once per trace."""
+        if self not in trace.verdicts:
+            trace.verdicts[self] = self._judge(trace)
+        return trace.verdicts[self]
+
+    def _judge(self, trace: Trace) -> Verdict:
         accesses = trace.accesses
         first = self.patterns[0]
         hits = [i for i, a in enumerate(accesses) if first.matches(a)]

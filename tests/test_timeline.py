@@ -137,7 +137,6 @@ def _svg(html: str) -> str:
 
 
 def test_the_picture_names_steps_registers_and_the_failed_check() -> None:
-    pytest.importorskip("matplotlib", reason="the toolchain image installs pyproject's deps")
     bug = _decode(PCI_LAB, "pci-lab-writes-count.trace")
     data = timeline.trace_json(bug, list(PCI_LAB.register_maps), PCI_LAB.trace_checks)
     picture = _svg(timeline.figure_html(data))
@@ -148,7 +147,6 @@ def test_the_picture_names_steps_registers_and_the_failed_check() -> None:
 
 
 def test_two_million_polling_reads_stay_a_small_picture() -> None:
-    pytest.importorskip("matplotlib", reason="the toolchain image installs pyproject's deps")
     data = timeline.trace_json(_polling(2_000_000), list(PCI_LAB.register_maps))
     html = timeline.figure_html(data)
     assert len(html) < 1_000_000
@@ -157,7 +155,6 @@ def test_two_million_polling_reads_stay_a_small_picture() -> None:
 
 
 def test_notebook_and_feedback_page_show_picture_and_groups(pci: Trace) -> None:
-    pytest.importorskip("matplotlib", reason="the toolchain image installs pyproject's deps")
     data = timeline.trace_json(pci, list(PCI_LAB.register_maps), PCI_LAB.trace_checks)
     for html in (nbrender.trace_html(data), batch_report.trace_section({"trace": data})):
         assert 'class="kdlab-timeline"' in html
