@@ -10,6 +10,7 @@ check and looks at its picture. Screenshots go to build/artifacts/.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from grader import batch_report, check
 from grader.lab import Lab
@@ -22,6 +23,23 @@ browser = test_browser.browser
 NOTEBOOKS = ["03-pci-registers", "05-edu-capstone"]
 #: An image the browser could decode has a natural width; a broken one has 0.
 DECODED = "img => img.complete && img.naturalWidth > 0"
+#: A cell has started: its prompt shows [*] or an execution count.
+STARTED = ("() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
+           ".some(e => /\\[(\\*|\\d+)\\]/.test(e.innerText))")
+
+
+def _run_all(page, attempts: int = 3) -> None:
+    """Run > Run All Cells, again if no cell started within 30 s (on a loaded machine
+    JupyterLab can take the first click before the notebook's commands are ready)."""
+    for _ in range(attempts):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(STARTED, timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"no cell started after {attempts} times Run All Cells")
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +58,15 @@ def test_notebook_results_show_the_timeline(jupyterlab, browser, pair, assignmen
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=120_000)
     try:
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        _run_all(page)
         picture = page.wait_for_selector("img.kdlab-timeline", state="attached",
                                          timeout=test_browser.RESULTS_TIMEOUT_MS)
+        # (JupyterLab hides cells scrolled far out of view: look at it first)
+        picture.scroll_into_view_if_needed()
         assert picture.evaluate(DECODED)
         section = picture.evaluate_handle("img => img.closest('.kdlab-trace')").as_element()
         text = section.inner_text()
         assert "Device accesses" in text and "grouped by step" in text
-        picture.scroll_into_view_if_needed()
         page.screenshot(path=str(coursekit.ARTIFACTS / f"browser-{assignment}-timeline.png"))
         section.query_selector("details summary").click()  # open the grouped list
         grouped = section.inner_text()
