@@ -19,6 +19,7 @@ import io
 import os
 from pathlib import Path
 
+from grader import timeline
 from grader.nbrender import in_cell
 
 #: Kernel log shown in a feedback page (the end, where crashes are).
@@ -97,6 +98,18 @@ def _diagnostic(diag: dict) -> str:
     return "".join(parts)
 
 
+def trace_section(result: dict) -> str:
+    """The device accesses: the timeline picture by step and the grouped list ("" for a lab
+    without a device, or a record made before the timeline existed)."""
+    trace = result.get("trace") or {}
+    figure, grouped = timeline.figure_html(trace), timeline.groups_text(trace)
+    if not figure and not grouped:
+        return ""
+    return (f"<h2>Device accesses ({trace.get('total', 0):,}, recorded by QEMU)</h2>{figure}"
+            f"<details><summary>grouped by step</summary><pre>{html.escape(grouped)}</pre>"
+            "</details>")
+
+
 def feedback_html(record: dict) -> str:
     """A self-contained feedback page for one submission."""
     result = record.get("result") or {}
@@ -134,6 +147,7 @@ def feedback_html(record: dict) -> str:
     events = result.get("events") or []
     if events:
         parts.append("<h2>Kernel</h2><ul>" + "".join(_event(e) for e in events) + "</ul>")
+    parts.append(trace_section(result))
     log = (result.get("kernel_log") or "").splitlines()[-FEEDBACK_LOG_LINES:]
     if log:
         parts.append(f"<h2>Kernel log (last {len(log)} lines)</h2><pre>"

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import channel, grade, initramfs, kernlog, policy, qemu, trace
+from grader import channel, grade, initramfs, kernlog, policy, qemu, timeline, trace
 from grader.kernel import KernelPair, cache_root
 from grader.lab import Lab
 from grader.modbuild import BuildResult, build_module
@@ -102,7 +102,8 @@ def boot_and_grade(lab: Lab, built: BuildResult, pair: KernelPair, scratch: Path
     with ModuleDebug(built.module, paths) as debug:
         log = kernlog.analyse(boot.console, paths, debug, lab.module)
     verdict = channel.verify(boot.channel, exited_after_end=not boot.timed_out)
-    accesses = trace.decode(boot.trace_file, list(lab.register_maps))
+    accesses = trace.decode(boot.trace_file, list(lab.register_maps),
+                            [t.name for t in lab.tests])
     tests = grade.grade(lab, built, log, verdict, accesses, boot.timed_out)
     status = ("timed out" if boot.timed_out else
               "finished" if verdict.complete else f"ended during {log.phase}")
@@ -110,7 +111,8 @@ def boot_and_grade(lab: Lab, built: BuildResult, pair: KernelPair, scratch: Path
     timings.boot_s = boot.seconds
     extra: dict = {"channel": verdict.to_json()}
     if lab.register_maps:
-        extra["trace"] = accesses.to_json()
+        extra["trace"] = timeline.trace_json(accesses, list(lab.register_maps),
+                                             lab.trace_checks)
     return CheckResult(lab.id, tests, built, kernel_log="\n".join(log.lines),
                        events=log.events, timings=timings, accel=boot.accel,
                        boot_status=status, extra=extra)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Collection
 from html import escape
 
+from grader import timeline
 from grader.kernlog import FATAL, Event
 from grader.modbuild import Diagnostic
 from grader.results import CheckResult, TestOutcome
@@ -255,17 +256,22 @@ def kernel_log_html(log: str) -> str:
 
 
 def trace_html(trace: dict | None, limit: int = TRACE_SHOWN) -> str:
-    """The driver's accesses to the device (from QEMU's trace), collapsed."""
+    """The driver's accesses to the device (QEMU's trace): the timeline picture by step,
+    then the accesses grouped by step and the plain list, both collapsed."""
     if not trace or not trace.get("accesses"):
         return ""
     accesses = trace["accesses"]
+    total = trace.get("total", len(accesses))
     lines = [a.get("text", "") for a in accesses[:limit]]
-    more = trace.get("total", len(accesses)) - len(lines)
-    if more > 0:
+    if (more := total - len(lines)) > 0:
         lines.append(f"... and {more} more")
-    return (f'<details class="kdlab-trace"><summary>device accesses '
-            f'({trace.get("total", len(accesses))}, recorded by QEMU)</summary>'
-            f"{_pre(chr(10).join(lines))}</details>")
+    grouped = timeline.groups_text(trace)
+    return (f'<div class="kdlab-trace"><h4>Device accesses ({total:,}, recorded by QEMU)</h4>'
+            + timeline.figure_html(trace)
+            + (f"<details><summary>grouped by step</summary>{_pre(grouped)}</details>"
+               if grouped else "")
+            + f"<details><summary>every access</summary>{_pre(chr(10).join(lines))}</details>"
+            "</div>")
 
 
 def timing_html(result: CheckResult) -> str:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from grader.trace import Access, DeviceMap, Trace
 
 RULES = ("must", "never", "order", "each")
+#: Accesses a failed check points at, at most (a driver may break a rule a million times).
+MAX_ABOUT = 200
 
 
 class TraceCheckError(ValueError):
@@ -88,6 +90,16 @@ def _value_is(actual: int | str | None, wanted: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """A check's outcome: passed, the message, and the indexes of the accesses it is about
+    (none when what it looked for never happened)."""
+
+    passed: bool
+    message: str = ""
+    about: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class TraceCheck:
     """One declared check: a rule over patterns, worth points."""
 
@@ -123,42 +135,54 @@ class TraceCheck:
 
     def evaluate(self, trace: Trace) -> tuple[bool, str]:
         """(passed, message for the student); the message names the register."""
+        verdict = self.verdict(trace)
+        return verdict.passed, verdict.message
+
+    def verdict(self, trace: Trace) -> Verdict:
+        """The outcome, with the accesses it was about (the timeline highlights them);
+        judged once per trace."""
+        if self not in trace.verdicts:
+            trace.verdicts[self] = self._judge(trace)
+        return trace.verdicts[self]
+
+    def _judge(self, trace: Trace) -> Verdict:
         accesses = trace.accesses
         first = self.patterns[0]
         hits = [i for i, a in enumerate(accesses) if first.matches(a)]
         if self.rule == "must":
             if hits:
-                return True, ""
-            return False, (f"the device never saw `{first.text}`: the driver must access "
+                return Verdict(True)
+            return Verdict(False, f"the device never saw `{first.text}`: the driver must access "
                            f"{first.register} ({len(accesses)} accesses recorded)")
         if self.rule == "never":
             device_used = any(a.op in ("R", "W") and (not first.device or a.device == first.device)
                               for a in accesses)
             if not device_used:
                 # "Never did X" only means something for a driver that drove the device.
-                return False, "the driver never accessed the device's registers"
+                return Verdict(False, "the driver never accessed the device's registers")
             if not hits:
-                return True, ""
+                return Verdict(True)
             shown = "; ".join(f"#{i + 1} {accesses[i].text()}" for i in hits[:3])
-            return False, (f"the driver did `{first.text}` {len(hits)} time(s), which it must "
-                           f"never do: {shown}" + _around(accesses, hits[0]))
+            return Verdict(False, f"the driver did `{first.text}` {len(hits)} time(s), which it "
+                           f"must never do: {shown}" + _around(accesses, hits[0]),
+                           tuple(hits[:MAX_ABOUT]))
         second = self.patterns[1]
         if self.rule == "order":
             later = next((i for i, a in enumerate(accesses) if second.matches(a)), None)
             if later is None:
-                return False, f"the device never saw `{second.text}`"
+                return Verdict(False, f"the device never saw `{second.text}`")
             if not hits or hits[0] > later:
-                return False, (f"`{second.text}` (access #{later + 1}) came before any "
+                return Verdict(False, f"`{second.text}` (access #{later + 1}) came before any "
                                f"`{first.text}`: {second.register} must come after "
-                               f"{first.register}" + _around(accesses, later))
-            return True, ""
+                               f"{first.register}" + _around(accesses, later), (later,))
+            return Verdict(True)
         for n, start in enumerate(hits):
             end = hits[n + 1] if n + 1 < len(hits) else len(accesses)
             if not any(second.matches(a) for a in accesses[start + 1:end]):
-                return False, (f"`{first.text}` at access #{start + 1} was not followed by "
-                               f"`{second.text}` (on {second.register}) before "
+                return Verdict(False, f"`{first.text}` at access #{start + 1} was not followed "
+                               f"by `{second.text}` (on {second.register}) before "
                                + ("the next one" if end < len(accesses) else "the end")
-                               + _around(accesses, start))
+                               + _around(accesses, start), (start,))
         if not hits:
-            return False, f"the device never saw `{first.text}`"
-        return True, ""
+            return Verdict(False, f"the device never saw `{first.text}`")
+        return Verdict(True)

@@ -13,6 +13,7 @@ looking at).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,14 +54,16 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"jupyter lab did not answer in {SERVER_START_S} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def jupyterlab():
-    """(base URL, token, notebook folder) of a JupyterLab started for this test."""
+@contextlib.contextmanager
+def jupyterlab_server(assignments: list[str]) -> Iterator[tuple[str, str, Path]]:
+    """(base URL, token, notebook folder) of a JupyterLab serving the assignments' source
+    notebooks, stopped (and its folder removed) on exit; its log goes to the artifacts."""
     work = REPO / "build" / f"test-browser-{time.time_ns()}"
     notebooks, home, config = work / "notebooks", work / "home", work / "config"
     for folder in (notebooks, home, config / "labconfig"):
         folder.mkdir(parents=True)
-    shutil.copy2(coursekit.COURSE / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", notebooks)
+    for assignment in assignments:
+        shutil.copy2(coursekit.COURSE / "source" / assignment / f"{assignment}.ipynb", notebooks)
     # No "news" prompt or other popups over the notebook.
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
@@ -88,6 +92,13 @@ def jupyterlab():
         shutil.copy2(log, coursekit.ARTIFACTS / "browser-jupyter.log") \
             if coursekit.ARTIFACTS.is_dir() else None
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def jupyterlab():
+    """(base URL, token, notebook folder) of a JupyterLab started for this test."""
+    with jupyterlab_server([ASSIGNMENT]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
