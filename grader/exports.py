@@ -154,7 +154,6 @@ def gradescope(result: dict) -> dict:
     """Gradescope's autograder results.json for one CheckResult JSON."""
     tests = [{
         "name": test["name"], "score": test["points"], "max_score": test["max_points"],
-        "status": "passed" if test["status"] == "pass" else "failed",
         "output": _message(test),
         "visibility": HIDDEN_VISIBILITY if test.get("hidden") else "visible",
     } for test in result.get("tests", [])]

@@ -35,7 +35,7 @@ from grader.lab import Lab
 from grader.notebook import NotebookError, driver_cells, extract_driver
 
 #: Pairs at or above this share of either side's code are shown side by side.
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.75
 #: Notebooks larger than this are not read (as in `kdlab grade`).
 MAX_NOTEBOOK_BYTES = 20 << 20
 #: Pairs shown side by side at most (the CSV has them all).
@@ -73,7 +73,8 @@ class Pair:
 
     @property
     def similarity(self) -> float:
-        """The larger share: a driver copied whole into a longer one still ranks high."""
+        """The larger share: a driver copied into a longer one, or with its functions
+        moved around (which breaks the matches across their edges), still ranks high."""
         return max(self.a_in_b, self.b_in_a)
 
 
