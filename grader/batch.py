@@ -519,13 +519,14 @@ def after_batch(options: Options, lab: Lab, config: gradebook.CourseConfig,
     state_dir = options.course / "kdlab" / options.assignment
     try:
         if options.similarity:
-            summary.similarity = similarity.check(similarity.Options(
-                options.course, options.assignment, lab)).page
+            try:
+                summary.similarity = similarity.check(similarity.Options(
+                    options.course, options.assignment, lab)).page
+            except similarity.SimilarityError as err:
+                summary.warnings.append(f"similarity check: {err}")
         summary.overview = overview.write(state_dir / "index.html", options.assignment, lab,
                                           summary.records,
                                           gradebook.final_scores(config, options.assignment))
-    except similarity.SimilarityError as err:
-        summary.warnings.append(f"similarity check: {err}")
     except ModuleNotFoundError as err:  # grades are in; say what the reports need
         summary.warnings.append(f"no class overview or similarity report: {err.name} is not "
                                 "installed (pip install -e . or rebuild the toolchain image)")
