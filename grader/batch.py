@@ -12,7 +12,12 @@ container (grader.sandbox), and makes the results durable in three places:
 - the nbgrader gradebook, through a single writer thread (grader.gradebook);
   it is refilled from the journal at the start of every run, so a write lost in
   a kill is redone;
-- a CSV export and a feedback page per student (grader.batch_report).
+- a CSV export and a feedback page per student (grader.batch_report), and the
+  class overview page <course>/kdlab/<assignment>/index.html (grader.overview).
+
+A record that replaces an earlier one (a change of driver or lab, --force,
+--regrade) keeps the earlier score under `previous`, so a regrade after a test fix
+shows what it changed.
 
 Identical drivers (an untouched skeleton, say) are graded once and the result
 shared. `history.jsonl` beside the journal logs every grading for audit.
@@ -64,6 +69,8 @@ class Options:
     image: str = sandbox.GRADER_IMAGE
     csv: Path | None = None
     students: tuple[str, ...] = ()
+    regrade: tuple[str, ...] = ()  # grade these again even if their driver is unchanged
+    similarity: bool = False  # also run the similarity check (grader.similarity)
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
 
 
@@ -154,6 +161,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     csv: Path | None = None
+    overview: Path | None = None
+    similarity: Path | None = None
     records: dict[str, dict] = field(default_factory=dict)
 
     @property
@@ -171,6 +180,10 @@ class Summary:
         lines += [f"  flagged: {s}: {'; '.join(f)[:200]}" for s, f in flagged.items()]
         if self.csv:
             lines.append(f"CSV: {self.csv}")
+        if self.overview:
+            lines.append(f"class overview: {self.overview}")
+        if self.similarity:
+            lines.append(f"similarity: {self.similarity}")
         return "\n".join(lines)
 
 
@@ -376,11 +389,18 @@ class _Batch:
 
     def record(self, record: dict) -> None:
         """Durable first (journal), then the gradebook and the feedback page."""
+        before = self.journal.get(record["student"])
+        if before is not None:
+            record["previous"] = {k: before.get(k) for k in ("run", "graded_at", "key")} | {
+                k: (before.get("result") or {}).get(k) for k in ("score", "max_score")}
         self.journal.put(record)
         with self._lock, self.history.open("a") as log:
             log.write(json.dumps({"run": record["run"], "student": record["student"],
                                   "status": record["status"], "key": record["key"],
-                                  "reused_from": record.get("reused_from")}) + "\n")
+                                  "reused_from": record.get("reused_from"),
+                                  "score": record["result"].get("score"),
+                                  "previous_score": record.get("previous", {}).get("score")})
+                      + "\n")
         self.writer.submit(record)
         self.feedback(record)
 
@@ -491,6 +511,27 @@ def _kvm() -> bool:
     return kvm_usable(_host_cache())
 
 
+def after_batch(options: Options, lab: Lab, config: gradebook.CourseConfig,
+                summary: Summary) -> None:
+    """What the instructor reads after a batch: the class overview, the similarity check."""
+    from grader import overview, similarity
+
+    state_dir = options.course / "kdlab" / options.assignment
+    try:
+        if options.similarity:
+            try:
+                summary.similarity = similarity.check(similarity.Options(
+                    options.course, options.assignment, lab)).page
+            except similarity.SimilarityError as err:
+                summary.warnings.append(f"similarity check: {err}")
+        summary.overview = overview.write(state_dir / "index.html", options.assignment, lab,
+                                          summary.records,
+                                          gradebook.final_scores(config, options.assignment))
+    except ModuleNotFoundError as err:  # grades are in; say what the reports need
+        summary.warnings.append(f"no class overview or similarity report: {err.name} is not "
+                                "installed (pip install -e . or rebuild the toolchain image)")
+
+
 def grade(options: Options, progress: Progress | None = None) -> Summary:
     """Grade the assignment's submissions; see the module docstring."""
     started = time.monotonic()
@@ -520,7 +561,14 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         journal = Journal(state_dir / "journal")
         digest = lab_digest(lab)
         pending = discover(options, lab, digest, known)
-        writer = gradebook.GradebookWriter(config, options.assignment)
+        missing = sorted(set(options.regrade) - {item.student for item in pending})
+        if missing:
+            raise BatchError(f"nothing to regrade for {', '.join(missing)}: no "
+                             f"submitted/<student>/{options.assignment}/ folder")
+        try:
+            writer = gradebook.GradebookWriter(config, options.assignment)
+        except gradebook.GradebookError as err:
+            raise BatchError(str(err)) from err
         writer.start()
         batch = _Batch(options, lab, progress, docker_client, writer, journal, state_dir)
         summary = batch.summary
@@ -528,7 +576,8 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         todo = []
         for item in pending:
             done = journal.get(item.student)
-            if done is not None and done.get("key") == item.key and not options.force:
+            if done is not None and done.get("key") == item.key and not options.force \
+                    and item.student not in options.regrade:
                 writer.submit(done)  # the gradebook catches up after a killed run
                 batch.feedback(done, only_missing=True)
                 summary.skipped += 1
@@ -554,5 +603,6 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
                                for t in r["result"]["tests"] if t["name"] not in graded]
         batch_report.write_atomic(summary.csv, batch_report.csv_text(
             list(summary.records.values()), list(dict.fromkeys(test_names))))
+        after_batch(options, lab, config, summary)
         summary.seconds = time.monotonic() - started
         return summary

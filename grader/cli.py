@@ -15,7 +15,7 @@ from grader.progress import Console, Silent
 from grader.sandbox import SandboxError
 
 #: Modules that add subcommands (course, image, grade...).
-EXTENSIONS: list[str] = ["grader.course", "grader.platform_cli"]
+EXTENSIONS: list[str] = ["grader.course", "grader.platform_cli", "grader.instructor_cli"]
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -50,12 +50,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from grader import check
 
     toolchain.require()
-    reporter = Silent() if args.json else Console()
+    reporter = Silent() if args.json or args.format else Console()
     result = check.run(
         Path(args.lab), Path(args.source), kernel.find(args.kernel), reporter=reporter,
         kvm=args.kvm,
     )
-    if args.json:
+    if args.format:
+        from grader import exports
+
+        print(exports.check_format(result.to_json(), args.format), end="")
+    elif args.json:
         print(json.dumps(result.to_json()))
     else:
         print(result.summary())
@@ -96,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("lab", help="lab directory, e.g. labs/00-hello")
     chk.add_argument("--source", required=True, help="the driver's .rs file")
     chk.add_argument("--json", action="store_true", help="print one JSON object")
+    chk.add_argument("--format", choices=["gradescope", "prairielearn", "junit"],
+                     help="print the result as Gradescope's or PrairieLearn's results.json, "
+                     "or as JUnit XML")
     chk.add_argument("--kvm", choices=["auto", "on", "off"], default="auto",
                      help="use KVM (auto: when /dev/kvm works)")
     chk.set_defaults(func=_cmd_check)

@@ -14,6 +14,13 @@ autograded cells match no test but has exactly one such cell gets the total
 there. The driver cell's comment gets a one-line summary, shown in formgrader.
 Manual scores are never touched; a cell a grader has scored by hand is flagged
 for review, as nbgrader's own autograder does.
+
+Late submissions are penalised as `nbgrader autograde` does it: the plugin the
+course configures (`c.AssignLatePenalties.plugin_class`, nbgrader's
+LateSubmissionPlugin by default) is asked for a penalty whenever the submission's
+timestamp is past the assignment's due date (with the student's extension), and
+the penalty lands on the submitted notebook, where formgrader and `nbgrader
+export` read it.
 """
 
 from __future__ import annotations
@@ -34,10 +41,11 @@ class GradebookError(RuntimeError):
 
 @dataclass(frozen=True)
 class CourseConfig:
-    """What nbgrader's own configuration says about the course: database and id."""
+    """What nbgrader's own configuration says about the course: database, id, settings."""
 
     db_url: str
     course_id: str
+    nbgrader: Any = None  # the traitlets Config read from nbgrader_config.py
 
 
 def course_config(course: Path) -> CourseConfig:
@@ -51,7 +59,28 @@ def course_config(course: Path) -> CourseConfig:
         config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(course)
-    return CourseConfig(coursedir.db_url, coursedir.course_id or "default_course")
+    return CourseConfig(coursedir.db_url, coursedir.course_id or "default_course", config)
+
+
+def late_plugin(config: CourseConfig) -> Any:
+    """The course's late-submission plugin, chosen as `nbgrader autograde` chooses it."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    try:
+        chooser = AssignLatePenalties(config=config.nbgrader)
+        return chooser.plugin_class(config=config.nbgrader)
+    except Exception as err:  # a typo in nbgrader_config.py: say where, not a traceback
+        raise GradebookError(f"nbgrader_config.py: the late-submission plugin "
+                             f"(AssignLatePenalties.plugin_class) does not load: {err}") from err
+
+
+def late_penalty(plugin: Any, student: str, score: float, seconds_late: float) -> float | None:
+    """The plugin's penalty for a notebook `seconds_late` late, clamped to [0, score] as
+    nbgrader's AssignLatePenalties clamps it; None for an on-time submission."""
+    if seconds_late <= 0:
+        return None
+    penalty = plugin.late_submission_penalty(student, score, seconds_late)
+    return None if penalty is None else min(max(float(penalty), 0.0), score)
 
 
 def _test_name(cell_name: str, tests: dict[str, dict]) -> str | None:
@@ -111,17 +140,13 @@ def check_assignment(db_url: str, course_id: str, assignment: str) -> list[str]:
         return [nb.name for nb in found.notebooks]
 
 
-def apply(gb: Any, record: dict, assignment: str) -> list[str]:
-    """Write one record's scores; returns warnings (cells no test matched)."""
-    from nbgrader.api import MissingEntry
-
+def apply(gb: Any, record: dict, assignment: str, plugin: Any = None) -> list[str]:
+    """Write one record's scores and, with a late-submission `plugin`, its late penalty;
+    returns warnings (cells no test matched)."""
     student, notebook = record["student"], record["notebook_id"]
     gb.update_or_create_student(student)
-    try:
-        gb.find_submission(assignment, student)
-    except MissingEntry:
-        kwargs = {"timestamp": record["timestamp"]} if record.get("timestamp") else {}
-        gb.add_submission(assignment, student, **kwargs)
+    kwargs = {"timestamp": record["timestamp"]} if record.get("timestamp") else {}
+    submission = gb.update_or_create_submission(assignment, student, **kwargs)
     nb = gb.find_notebook(notebook, assignment)
     manual = {cell.name for cell in nb.solution_cells}
     cells = [(c.name, c.max_score) for c in nb.grade_cells
@@ -136,8 +161,52 @@ def apply(gb: Any, record: dict, assignment: str) -> list[str]:
         gb.find_comment(driver_cell, notebook, assignment, student).auto_comment = \
             summary_comment(record)
     gb.db.commit()
+    if plugin is not None:
+        submitted = gb.find_submission_notebook(notebook, assignment, student)
+        submitted.late_submission_penalty = late_penalty(
+            plugin, student, submitted.score, submission.total_seconds_late)
+        gb.db.commit()
     return [f"{student}: no kdlab test for grade cell {name}" for name, _ in cells
             if name not in scores]
+
+
+@dataclass(frozen=True)
+class FinalScore:
+    """A submission's score as the gradebook holds it: nbgrader's own export's columns."""
+
+    student: str
+    raw_score: float
+    late_submission_penalty: float
+    max_score: float
+    timestamp: str
+    seconds_late: float
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    lms_user_id: str = ""
+
+    @property
+    def score(self) -> float:
+        """What counts: the raw score less the late penalty, never below 0 (as `nbgrader
+        export` computes it)."""
+        return max(0.0, self.raw_score - self.late_submission_penalty)
+
+
+def final_scores(config: CourseConfig, assignment: str) -> dict[str, FinalScore]:
+    """Every submission of `assignment` in the gradebook, manual grades and late
+    penalties included: what the course's grades really are."""
+    from nbgrader.api import Gradebook
+
+    found = {}
+    with Gradebook(config.db_url, course_id=config.course_id) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            student = sub.student
+            found[student.id] = FinalScore(
+                student.id, float(sub.score or 0), float(sub.late_submission_penalty or 0),
+                float(sub.max_score or 0), sub.timestamp.isoformat() if sub.timestamp else "",
+                float(sub.total_seconds_late or 0), student.first_name or "",
+                student.last_name or "", student.email or "", student.lms_user_id or "")
+    return found
 
 
 class GradebookWriter(threading.Thread):
@@ -147,6 +216,7 @@ class GradebookWriter(threading.Thread):
         super().__init__(name="gradebook-writer", daemon=True)
         self.config = config
         self.assignment = assignment
+        self.plugin = late_plugin(config) if config.nbgrader is not None else None
         self.errors: dict[str, str] = {}
         self.warnings: list[str] = []
         self.written: set[str] = set()
@@ -170,7 +240,7 @@ class GradebookWriter(threading.Thread):
         with Gradebook(self.config.db_url, course_id=self.config.course_id) as gb:
             while (record := self._queue.get()) is not None:
                 try:
-                    self.warnings += apply(gb, record, self.assignment)
+                    self.warnings += apply(gb, record, self.assignment, self.plugin)
                     self.written.add(record["student"])
                     self.errors.pop(record["student"], None)
                 except Exception as err:  # one bad record must not stop the others

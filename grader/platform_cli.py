@@ -83,7 +83,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         course=Path(args.course).resolve(), assignment=args.assignment,
         labs=Path(args.labs).resolve(), lab=args.lab, jobs=args.jobs, force=args.force,
         image=args.image, csv=Path(args.csv).resolve() if args.csv else None,
-        students=tuple(args.student or ()),
+        students=tuple(args.student or ()) + tuple(args.regrade or ()),
+        regrade=tuple(args.regrade or ()), similarity=args.similarity,
     )
     try:
         summary = batch.grade(options, progress=batch.ConsoleProgress())
@@ -133,4 +134,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     grade.add_argument("--image", default=sandbox.GRADER_IMAGE)
     grade.add_argument("--csv", help="CSV export path (default: <course>/kdlab/<assignment>.csv)")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--regrade", nargs="+", metavar="STUDENT",
+                       help="grade these students again (and only them), even if their driver "
+                       "did not change; the journal keeps the old score beside the new")
+    grade.add_argument("--similarity", action="store_true",
+                       help="also run `kdlab similarity` on the assignment")
     grade.set_defaults(func=_cmd_grade)
