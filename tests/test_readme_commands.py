@@ -37,6 +37,8 @@ SKIPPED = {
     "./setup": "CI runs it right before the tests (.ci/run); run from inside the toolchain "
                "container it would rebuild the image the tests are running in",
     "scripts/in-toolchain python3 -m pytest -q": "the test suite itself, this test included",
+    'scripts/in-toolchain python3 -m pytest -q -m "not e2e"': "the unit lane: .ci/run runs it "
+        "right before the end-to-end lane this test belongs to",
     "scripts/in-toolchain kdlab kernel build --source debian:linux-source-7.2":
         "builds a second kernel pair (about 6 minutes of both cores); kernel sources are "
         "tested in test_kernel_pair",
