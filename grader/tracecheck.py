@@ -16,7 +16,9 @@
     then = "W IRQ_ACK"                 # `then` before the next `each` (and before the end)
 
 A pattern is `OP REGISTER [field=value ...]`, OP one of R, W or RW (either); an
-optional `device:` prefix picks one device of several. The trace is recorded by
+optional `device:` prefix picks one device of several. A numeric value may be an
+inclusive range `LO..HI` (`W TEST test=3..255`), for a device that documents a
+set of values as meaning the same thing: a check must accept each of them. The trace is recorded by
 QEMU on the host, so a module cannot make these pass by printing anything.
 """
 
@@ -80,11 +82,32 @@ def _value_is(actual: int | str | None, wanted: str) -> bool:
     if actual is None:
         return False
     if isinstance(actual, int):
+        low, sep, high = wanted.partition("..")
         try:
+            if sep:
+                return int(low, 0) <= actual <= int(high, 0)
             return actual == int(wanted, 0)
         except ValueError:
             return False
     return actual == wanted
+
+
+def _register_seen(accesses: list[Access], pattern: Pattern) -> str:
+    """What the device saw on a pattern's register when no access matched its fields.
+
+    A `must` rule with fields fails also for a driver that did access the register,
+    with other values; saying "never accessed" would then be false, so the message
+    lists the values it did see instead.
+    """
+    seen = [a for a in accesses if a.op in pattern.ops and a.register == pattern.register
+            and (not pattern.device or a.device == pattern.device)]
+    if not seen:
+        return (f"the driver must access {pattern.register} ({len(accesses)} accesses "
+                f"recorded, none to {pattern.register})")
+    values = list(dict.fromkeys(a.text() for a in seen))
+    return (f"the driver accessed {pattern.register} {len(seen)} time(s), never with "
+            f"{' '.join(f'{n}={v}' for n, v in pattern.fields)}: "
+            + "; ".join(values[:4]) + ("; ..." if len(values) > 4 else ""))
 
 
 @dataclass(frozen=True)
@@ -129,8 +152,8 @@ class TraceCheck:
         if self.rule == "must":
             if hits:
                 return True, ""
-            return False, (f"the device never saw `{first.text}`: the driver must access "
-                           f"{first.register} ({len(accesses)} accesses recorded)")
+            return False, (f"the device never saw `{first.text}`: "
+                           + _register_seen(accesses, first))
         if self.rule == "never":
             device_used = any(a.op in ("R", "W") and (not first.device or a.device == first.device)
                               for a in accesses)
