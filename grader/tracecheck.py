@@ -16,7 +16,9 @@
     then = "W IRQ_ACK"                 # `then` before the next `each` (and before the end)
 
 A pattern is `OP REGISTER [field=value ...]`, OP one of R, W or RW (either); an
-optional `device:` prefix picks one device of several. The trace is recorded by
+optional `device:` prefix picks one device of several. A numeric value may be an
+inclusive range `LO..HI` (`W TEST test=3..255`), for a device that documents a
+set of values as meaning the same thing: a check must accept each of them. The trace is recorded by
 QEMU on the host, so a module cannot make these pass by printing anything.
 """
 
@@ -82,11 +84,34 @@ def _value_is(actual: int | str | None, wanted: str) -> bool:
     if actual is None:
         return False
     if isinstance(actual, int):
+        low, sep, high = wanted.partition("..")
         try:
+            if sep:
+                return int(low, 0) <= actual <= int(high, 0)
             return actual == int(wanted, 0)
         except ValueError:
             return False
     return actual == wanted
+
+
+def _register_seen(accesses: list[Access], pattern: Pattern) -> tuple[str, tuple[int, ...]]:
+    """What the device saw on a pattern's register when no access matched its fields, and
+    the indexes of those accesses (what the failure is about).
+
+    A `must` rule with fields fails also for a driver that did access the register,
+    with other values; saying "never accessed" would then be false, so the message
+    lists the values it did see instead.
+    """
+    seen = tuple(i for i, a in enumerate(accesses) if a.op in pattern.ops
+                 and a.register == pattern.register
+                 and (not pattern.device or a.device == pattern.device))
+    if not seen:
+        return (f"the driver must access {pattern.register} ({len(accesses)} accesses "
+                f"recorded, none to {pattern.register})"), seen
+    values = list(dict.fromkeys(accesses[i].text() for i in seen))
+    return (f"the driver accessed {pattern.register} {len(seen)} time(s), never with "
+            f"{' '.join(f'{n}={v}' for n, v in pattern.fields)}: "
+            + "; ".join(values[:4]) + ("; ..." if len(values) > 4 else "")), seen
 
 
 @dataclass(frozen=True)
@@ -152,8 +177,9 @@ class TraceCheck:
         if self.rule == "must":
             if hits:
                 return Verdict(True)
-            return Verdict(False, f"the device never saw `{first.text}`: the driver must access "
-                           f"{first.register} ({len(accesses)} accesses recorded)")
+            message, seen = _register_seen(accesses, first)
+            return Verdict(False, f"the device never saw `{first.text}`: {message}",
+                           seen[:MAX_ABOUT])
         if self.rule == "never":
             device_used = any(a.op in ("R", "W") and (not first.device or a.device == first.device)
                               for a in accesses)

@@ -51,6 +51,10 @@ SKIPPED = {
     "scripts/in-toolchain python3 bench/check_latency.py --lab labs/03-pci-registers "
     "--trace-cost": "a benchmark (as above)",
     "scripts/in-toolchain python3 bench/batch_throughput.py -n 100": "a benchmark (as above)",
+    "scripts/in-toolchain python3 bench/trace_picture.py": "a benchmark (as above)",
+    "scripts/in-toolchain python3 bench/mutation_score.py --jobs 2":
+        "grades every seeded bug of every lab (minutes); tests/test_labs.py grades the same "
+        "variants with their expectations",
 }
 
 #: Commands that need what this checkout does not have (a released course with student

@@ -101,6 +101,24 @@ def test_must_and_never_name_the_register() -> None:
     assert not ok and "never accessed" in message
 
 
+def test_ranges_accept_every_documented_value() -> None:
+    """A device that documents a range as one meaning: any value in it satisfies the rule."""
+    def writes(*values: int) -> Trace:
+        test = TESTDEV.register("TEST")
+        assert test is not None
+        return Trace([Access("W", "pci-testdev", 0, 1, v, "TEST", "", test.decode(v))
+                      for v in values])
+
+    idle = TraceCheck.from_toml({"name": "idle", "must": "W TEST test=3..255"}, [TESTDEV])
+    assert idle.evaluate(writes(3))[0] and idle.evaluate(writes(255))[0]
+    ok, message = idle.evaluate(writes(0, 2))
+    # TEST was written, so the message says with which values, not "must access TEST"
+    assert not ok and "accessed TEST 2 time(s), never with test=3..255" in message
+    assert "W TEST = 0x0" in message and "W TEST = 0x2" in message
+    ok, message = idle.evaluate(Trace([]))
+    assert not ok and "none to TEST" in message
+
+
 def test_order_and_each_then() -> None:
     good = _trace(("W", "IRQ_RAISE", 1), ("W", "IRQ_ACK", 1), ("W", "IRQ_RAISE", 1),
                   ("W", "IRQ_ACK", 1))

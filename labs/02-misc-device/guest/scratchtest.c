@@ -6,10 +6,13 @@
  *   scratchtest ioctl                GET_LEN and CLEAR behave, unknown commands fail
  *   scratchtest offsets              reads honour and advance the file position
  *   scratchtest bounds               writes that do not fit are refused whole
+ *   scratchtest partial              a write from a partly unmapped buffer stores nothing
  *
  * Every check prints what it expected and what it saw, and exits 1 on failure.
  */
 #include "scratch.h"
+
+#include <sys/mman.h>
 
 static int cmd_ioctl(void)
 {
@@ -123,6 +126,46 @@ static int cmd_bounds(void)
 	return failed;
 }
 
+/*
+ * A write whose user buffer ends in an unmapped page: the kernel copies the bytes
+ * before the hole, then faults. A record is stored whole or not at all, so the
+ * write must fail with EFAULT and leave the device as it was.
+ */
+static int cmd_partial(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	static char buf[READ_LIMIT];
+	char *map;
+	ssize_t n;
+	int fd = open_dev();
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED || munmap(map + page, page) < 0) {
+		printf("mmap/munmap: %s\n", strerror(errno));
+		return 2;
+	}
+	memset(map, 'p', page);
+	clear(fd);
+	expect_write(fd, 'a', 10, 10, 0, "10 bytes into the empty buffer");
+	errno = 0;
+	n = write(fd, map + page - 16, 64);
+	if (n != -1 || errno != EFAULT)
+		fail("write(64 bytes) whose last 48 bytes are unmapped returned %zd%s%s, expected "
+		     "-1 with %s", n, n < 0 ? " with " : "", n < 0 ? strerror(errno) : "",
+		     strerror(EFAULT));
+	expect_len(fd, 10, "after the write from a partly unmapped buffer");
+	n = read_upto(fd, buf, sizeof(buf), 10);
+	if (n > 10 || (n == 10 && memcmp(buf, "aaaaaaaaaa", 10)))
+		fail("the device holds '%.*s', expected only the 10 'a' written before", (int)n,
+		     buf);
+	if (failed)
+		printf("hint: when fewer bytes than asked could be copied from user space, remove "
+		       "the ones that were (the record is whole or absent) and return EFAULT\n");
+	munmap(map, page);
+	close(fd);
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -148,6 +191,8 @@ int main(int argc, char **argv)
 		return cmd_offsets();
 	if (!strcmp(cmd, "bounds"))
 		return cmd_bounds();
-	fprintf(stderr, "usage: scratchtest clear|len|ioctl|offsets|bounds\n");
+	if (!strcmp(cmd, "partial"))
+		return cmd_partial();
+	fprintf(stderr, "usage: scratchtest clear|len|ioctl|offsets|bounds|partial\n");
 	return 2;
 }

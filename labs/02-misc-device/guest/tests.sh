@@ -56,6 +56,7 @@ write_then_read() {
 ioctl_len_and_clear() { run_helper $T ioctl; }
 read_offsets() { run_helper $T offsets; }
 bounds_enforced() { run_helper $T bounds; }
+partial_user_buffer() { run_helper $T partial; }
 
 unload_removes_node() {
     rmmod scratch || { echo "rmmod scratch failed"; return 1; }

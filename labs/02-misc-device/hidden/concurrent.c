@@ -1,165 +1,285 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Lab 02's hidden test concurrent_writers: concurrent P T R starts P processes x
- * T threads, each appending R records at once, then checks that every record is
- * whole, in its writer's order, and that none was lost.
+ * Lab 02's hidden test concurrent_writers, in two phases.
+ *
+ * Rounds: writer threads, each with its own open file, offer far more than the
+ * capacity at once on an emptied device; after each round the device holds at
+ * most its capacity, every stored record is whole, each writer's accepted records
+ * are there in order and its refused ones are not, and accepted + refused bytes
+ * add up to what was offered.
+ *
+ * Race hunt: a write that checks the free space under the lock, drops the lock to
+ * copy from user space, then appends without checking again (check-then-act)
+ * overflows the buffer when another write fills it in that gap. The course kernel
+ * has one CPU and preempts kernel code only for real-time tasks, so ordinary
+ * threads never land in each other's gap. Here ordinary writers append without
+ * pause (emptying the device when it is full), and a SCHED_FIFO thread wakes at
+ * every timer tick, preempting whichever writer runs, wherever it is, and fills
+ * the device exactly to its capacity. When the preempted writer was in the gap,
+ * its append then goes past the capacity, which the next SCRATCH_GET_LEN shows.
+ * A correct driver holds the lock across check, copy and append: the real-time
+ * thread then waits for the lock, and the writer appends before the device fills.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "scratch.h"
 
-#define RECORD 32
+#define WRITERS 4            /* writer threads */
+#define RECORDS 40           /* records offered by each writer per round */
+#define MAX_RECORD 160
+#define ROUNDS 4
+#define HUNT_TICKS 60        /* timer ticks the race hunt lasts at most (0.24 s at HZ=250) */
 
-struct writer {
-	int fd, id, records, errors;
-	pthread_t thread;
-};
+enum outcome { NOT_RUN, ACCEPTED, REFUSED, OTHER };
 
-static void record(char *out, int id, int seq)
+static unsigned char outcome[WRITERS][RECORDS];
+static char error[WRITERS][96];
+static pthread_barrier_t start;
+static atomic_int done;
+static atomic_long overflow; /* a length above the capacity, seen during the hunt */
+
+/* The record seq of writer id: its length, and its bytes "<wII rSSSS LLL ...>\n". */
+static int record(char *out, int id, int seq)
 {
-	char tmp[64];
+	int len = 32 + (id * 37 + seq * 53) % (MAX_RECORD - 32 + 1);
+	char head[32];
+	int n = snprintf(head, sizeof(head), "<w%02d r%04d %03d ", id, seq, len);
 
-	/* 31 characters and a newline: "<w03 r0012 kdlab-scratch-recor>" */
-	snprintf(tmp, sizeof(tmp), "<w%02d r%04d %-19.19s>", id % 100, seq % 10000,
-		 "kdlab-scratch-record");
-	memcpy(out, tmp, RECORD - 1);
-	out[RECORD - 1] = '\n';
+	memcpy(out, head, n);
+	memset(out + n, 'a' + (id + seq) % 26, len - n - 2);
+	out[len - 2] = '>';
+	out[len - 1] = '\n';
+	return len;
+}
+
+static void offer(int fd, int id, int seq)
+{
+	char rec[MAX_RECORD];
+	int len = record(rec, id, seq);
+	ssize_t n = write(fd, rec, len);
+
+	if (n == len) {
+		outcome[id][seq] = ACCEPTED;
+	} else if (n < 0 && errno == ENOSPC) {
+		outcome[id][seq] = REFUSED;
+	} else {
+		outcome[id][seq] = OTHER;
+		snprintf(error[id], sizeof(error[id]), "write of %d bytes returned %zd (%s)", len,
+			 n, n < 0 ? strerror(errno) : "a short write");
+	}
 }
 
 static void *writer_main(void *arg)
 {
-	struct writer *w = arg;
-	char rec[RECORD];
-	int seq;
+	int id = (int)(long)arg, fd = open_dev();
 
-	for (seq = 0; seq < w->records; seq++) {
-		ssize_t n;
-
-		record(rec, w->id, seq);
-		n = write(w->fd, rec, RECORD);
-		if (n != RECORD) {
-			if (!w->errors)
-				printf("writer %d: write of record %d returned %zd (%s)\n", w->id,
-				       seq, n, n < 0 ? strerror(errno) : "short");
-			w->errors++;
-		}
-		if (seq % 3 == 0)
-			sched_yield();
-	}
+	pthread_barrier_wait(&start);
+	for (int seq = 0; seq < RECORDS; seq++)
+		offer(fd, id, seq);
+	close(fd);
 	return NULL;
 }
 
-/* One process: its own open file, shared by its threads. */
-static int process_main(int first_id, int threads, int records, int start_fd)
+/* One round: the writers, released together. */
+static void run_round(void)
 {
-	struct writer w[16];
-	char go;
-	int fd = open_dev(), i, errors = 0;
+	pthread_t threads[WRITERS];
 
-	if (read(start_fd, &go, 1) != 1)
-		return 1;
-	for (i = 0; i < threads; i++) {
-		w[i] = (struct writer){ .fd = fd, .id = first_id + i, .records = records };
-		pthread_create(&w[i].thread, NULL, writer_main, &w[i]);
-	}
-	for (i = 0; i < threads; i++) {
-		pthread_join(w[i].thread, NULL);
-		errors += w[i].errors;
-	}
-	close(fd);
-	return errors ? 1 : 0;
+	memset(outcome, 0, sizeof(outcome));
+	pthread_barrier_init(&start, NULL, WRITERS);
+	for (long id = 0; id < WRITERS; id++)
+		pthread_create(&threads[id], NULL, writer_main, (void *)id);
+	for (int id = 0; id < WRITERS; id++)
+		pthread_join(threads[id], NULL);
+	pthread_barrier_destroy(&start);
 }
 
-static int cmd_concurrent(int procs, int threads, int records)
+/* Checks what the device holds after a round against what the writers were told. */
+static void check_round(int fd, int round)
 {
-	int writers = procs * threads, total = writers * records * RECORD;
-	int fd = open_dev(), start[2], i, status, child_failed = 0;
-	int next[64] = { 0 }, seen[64] = { 0 };
 	static char buf[READ_LIMIT];
-	pid_t pids[16];
-	long n, off;
+	long accepted = 0, refused = 0, total = 0, len, n, off = 0;
+	int next[WRITERS] = { 0 };
+	char rec[MAX_RECORD];
 
-	if (writers > 64 || procs > 16 || threads > 16 || total > CAPACITY) {
-		printf("bad arguments\n");
-		return 2;
-	}
-	clear(fd);
-	if (pipe(start) < 0)
-		return 2;
-	for (i = 0; i < procs; i++) {
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			close(start[1]);
-			_exit(process_main(i * threads, threads, records, start[0]));
+	for (int id = 0; id < WRITERS; id++) {
+		for (int seq = 0; seq < RECORDS; seq++) {
+			int size = record(rec, id, seq);
+
+			total += size;
+			if (outcome[id][seq] == ACCEPTED)
+				accepted += size;
+			else if (outcome[id][seq] == REFUSED)
+				refused += size;
+			else
+				fail("round %d, writer %d: %s; a write either fits whole or fails "
+				     "with ENOSPC", round, id, error[id]);
 		}
 	}
-	close(start[0]);
-	/* Release every writer at once. */
-	for (i = 0; i < procs; i++)
-		if (write(start[1], "g", 1) != 1)
-			return 2;
-	close(start[1]);
-	for (i = 0; i < procs; i++) {
-		waitpid(pids[i], &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status))
-			child_failed = 1;
+	if (failed)
+		return;
+	len = get_len(fd);
+	if (len < 0)
+		return;
+	if (len > CAPACITY) {
+		fail("round %d: the device holds %ld bytes (SCRATCH_GET_LEN), more than its "
+		     "capacity of %d", round, len, CAPACITY);
+		return;
 	}
-	if (child_failed)
-		fail("some writes failed (see above); with %d bytes in total everything fits", total);
-
-	n = read_upto(fd, buf, sizeof(buf), total);
-	if (n < 0)
-		return 1;
-	if (n != total) {
-		fail("%d writers x %d records x %d bytes: expected %d bytes in the device, "
-		     "read %ld", writers, records, RECORD, total, n);
-		if (n == 0)
+	if (len != accepted) {
+		fail("round %d: the writers were told %ld bytes were stored (the writes that "
+		     "returned their length; %ld bytes were refused, %ld offered), "
+		     "SCRATCH_GET_LEN says %ld", round, accepted, refused, total, len);
+		if (len == 0)
 			fail("hint: every writer opened the device itself; the data must be "
 			     "shared by all open files, not kept per open file");
-		else if (n < total)
-			fail("hint: records were lost; is the buffer locked for the whole "
-			     "append (check the free space, copy, update the length)?");
+		return;
 	}
-	expect_len(fd, total, "after the concurrent writers");
-	for (off = 0; off + RECORD <= n; off += RECORD) {
-		char want[RECORD];
-		int id, seq;
+	n = read_upto(fd, buf, sizeof(buf), len);
+	if (n != len) {
+		if (n >= 0)
+			fail("round %d: read returned %ld bytes, SCRATCH_GET_LEN says %ld", round,
+			     n, len);
+		return;
+	}
+	while (off < n && !failed) {
+		int id, seq, size;
 
-		if (sscanf(buf + off, "<w%d r%d", &id, &seq) != 2 || id < 0 || id >= writers ||
-		    seq < 0 || seq >= records) {
-			fail("bytes %ld..%ld are not a whole record: '%.31s' (records were split "
-			     "or overwritten)", off, off + RECORD - 1, buf + off);
+		if (sscanf(buf + off, "<w%d r%d %d ", &id, &seq, &size) != 3 || id < 0 ||
+		    id >= WRITERS || seq < 0 || seq >= RECORDS || off + size > n ||
+		    record(rec, id, seq) != size || memcmp(rec, buf + off, size)) {
+			fail("round %d: bytes from %ld on are not a whole record: '%.24s...' "
+			     "(records were split or overwritten)", round, off, buf + off);
 			break;
 		}
-		record(want, id, seq);
-		if (memcmp(want, buf + off, RECORD)) {
-			fail("record at byte %ld is torn: '%.31s', expected '%.31s'", off,
-			     buf + off, want);
-			break;
-		}
-		if (seq != next[id]) {
-			fail("writer %d's record %d comes where its record %d was expected: "
-			     "records of one writer must stay in order", id, seq, next[id]);
+		while (next[id] < seq && outcome[id][next[id]] == REFUSED)
+			next[id]++;
+		if (seq != next[id] || outcome[id][seq] != ACCEPTED) {
+			fail("round %d: writer %d's record %d is at byte %ld, but %s", round, id,
+			     seq, off, outcome[id][seq] != ACCEPTED ? "its write was refused" :
+			     "an earlier accepted record of that writer is missing or comes later");
 			break;
 		}
 		next[id]++;
-		seen[id]++;
+		off += size;
 	}
-	for (i = 0; i < writers && !failed; i++)
-		if (seen[i] != records)
-			fail("writer %d: %d of its %d records are in the device", i, seen[i],
-			     records);
-	expect_write(fd, 'x', 1, -1, ENOSPC, "1 byte into the device filled by the writers");
-	close(fd);
-	return failed;
 }
 
-int main(int argc, char **argv)
+/* SCRATCH_GET_LEN; a length above the capacity is kept in `overflow`. */
+static void note_len(int fd)
 {
-	setvbuf(stdout, NULL, _IONBF, 0);
-	if (argc != 4) {
-		fprintf(stderr, "usage: concurrent P T R\n");
-		return 2;
+	long len = get_len(fd);
+
+	if (len > CAPACITY)
+		atomic_store(&overflow, len);
+}
+
+/* An ordinary writer of the hunt: appends without pause, empties a full device. */
+static void *hunter_main(void *arg)
+{
+	int id = (int)(long)arg, fd = open_dev();
+	char rec[MAX_RECORD];
+
+	pthread_barrier_wait(&start);
+	/*
+	 * The length is looked at before every write, and an overflow stops every writer:
+	 * a racy driver's next free-space check would go below zero and panic, which
+	 * would tell the student less than the message below.
+	 */
+	for (int seq = 0; !atomic_load(&done); seq++) {
+		int len = record(rec, id, seq % RECORDS);
+		ssize_t n;
+
+		note_len(fd);
+		if (atomic_load(&overflow))
+			break;
+		n = write(fd, rec, len);
+		if (n == len) {
+			continue;
+		} else if (n < 0 && errno == ENOSPC) {
+			clear(fd);
+		} else {
+			fail("race hunt, writer %d: write of %d bytes returned %zd (%s)", id, len, n,
+			     n < 0 ? strerror(errno) : "a short write");
+			break;
+		}
 	}
-	return cmd_concurrent(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]));
+	close(fd);
+	return NULL;
+}
+
+/* The real-time thread of the hunt: at every tick, fills the device to its capacity. */
+static void *filler_main(void *arg)
+{
+	static char fill[CAPACITY];
+	struct timespec nap = { .tv_nsec = 1000 }; /* until the next tick */
+	int fd = open_dev();
+
+	(void)arg;
+	memset(fill, '.', sizeof(fill));
+	pthread_barrier_wait(&start);
+	for (int tick = 0; tick < HUNT_TICKS && !atomic_load(&overflow) && !failed; tick++) {
+		long len;
+
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, NULL);
+		len = get_len(fd);
+		if (len > CAPACITY)
+			atomic_store(&overflow, len);
+		else if (len >= 0 && len < CAPACITY && write(fd, fill, CAPACITY - len) < 0 &&
+			 errno != ENOSPC)
+			fail("race hunt: write of %ld bytes returned -1 (%s)", CAPACITY - len,
+			     strerror(errno));
+	}
+	atomic_store(&done, 1);
+	close(fd);
+	return NULL;
+}
+
+static void hunt_race(void)
+{
+	struct sched_param prio = { .sched_priority = 10 };
+	pthread_t threads[WRITERS + 1];
+	pthread_attr_t rt;
+
+	pthread_barrier_init(&start, NULL, WRITERS + 1);
+	pthread_attr_init(&rt);
+	pthread_attr_setinheritsched(&rt, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&rt, SCHED_FIFO);
+	pthread_attr_setschedparam(&rt, &prio);
+	if (pthread_create(&threads[WRITERS], &rt, filler_main, NULL) != 0) {
+		printf("cannot start a SCHED_FIFO thread (lab setup problem)\n");
+		exit(2);
+	}
+	for (long id = 0; id < WRITERS; id++)
+		pthread_create(&threads[id], NULL, hunter_main, (void *)id);
+	for (int id = 0; id <= WRITERS; id++)
+		pthread_join(threads[id], NULL);
+	pthread_barrier_destroy(&start);
+	if (atomic_load(&overflow)) {
+		fail("writers racing on a nearly full device: SCRATCH_GET_LEN said %ld bytes, "
+		     "more than the capacity of %d", atomic_load(&overflow), CAPACITY);
+		fail("hint: a write passed the free-space check, then another write filled the "
+		     "device before the first appended: check the free space, copy and append "
+		     "under one lock, without dropping it in between");
+	}
+}
+
+int main(void)
+{
+	int fd;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	fd = open_dev();
+	for (int round = 1; round <= ROUNDS && !failed; round++) {
+		clear(fd);
+		run_round();
+		check_round(fd, round);
+	}
+	if (!failed)
+		hunt_race();
+	close(fd);
+	return failed;
 }

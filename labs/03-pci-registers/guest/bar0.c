@@ -9,7 +9,11 @@
  *   mem=1 test=0 width=1 offset=0x800 data=0xfa count=3 name=mmio-no-eventfd
  * `mem` is the Memory Space bit of the PCI command register: when it is 0 the
  * BAR is not decoded and the other values are meaningless.
+ *
+ * bar0 BDF select N: writes N to TEST (selects test N, resets COUNT), so that a
+ * test can set up the device state it checks whatever the driver did before.
  */
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,8 +34,8 @@ int main(int argc, char **argv)
 	char name[17];
 	int fd, i;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF\n", argv[0]);
+	if (argc != 2 && !(argc == 4 && argv[2][0] == 's')) {
+		fprintf(stderr, "usage: %s BDF [select N]\n", argv[0]);
 		return 2;
 	}
 
@@ -49,10 +53,16 @@ int main(int argc, char **argv)
 		perror(path);
 		return 1;
 	}
-	bar = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	bar = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (bar == MAP_FAILED) {
 		perror("mmap resource0");
 		return 1;
+	}
+	if (argc == 4) {
+		bar[0] = strtoul(argv[3], NULL, 0);
+		munmap((void *)bar, 4096);
+		close(fd);
+		return 0;
 	}
 	for (i = 0; i < (int)sizeof(hdr); i++)
 		hdr[i] = bar[i];

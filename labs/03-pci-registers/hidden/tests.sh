@@ -1,10 +1,14 @@
 # Lab 03's hidden test: graded after submission, never shipped to students.
 # The runner sources it after guest/tests.sh, so their helpers are available here.
 
+# Whatever an earlier test left, the device is unbound, then bound again: the bind must
+# recreate the debugfs files and leave the device running a test (COUNT, whatever its
+# value, is test_sequence's business).
 rebind_works() {
     [ -n "$BDF" ] || return 1
     [ -d "$DRV" ] || { echo "no driver pci_lab registered"; return 1; }
-    bound || echo "$BDF" >"$DRV/bind" 2>/tmp/bind.err
+    bound && echo "$BDF" >"$DRV/unbind"
+    echo "$BDF" >"$DRV/bind" 2>/tmp/bind.err
     if ! bound; then
         echo "binding $BDF to pci_lab again failed: $(cat /tmp/bind.err 2>/dev/null)"
         klog | grep -i -e pci_lab -e "$BDF" | tail -n 4
@@ -15,11 +19,12 @@ rebind_works() {
         echo "$DBG/count does not exist after binding again"
         echo "hint: creating a debugfs directory fails (silently) while one of the same name exists: was the previous binding's directory removed?"
         _ok=1
-    else
-        expect_num "count after rebind" "$DBG/count" $WRITES \
-            "probe runs the test again on each bind (see test_sequence)" || _ok=1
     fi
     read_hw || return 1
-    expect_eq "device COUNT register after rebind" $WRITES "$hw_count" || _ok=1
+    if [ "$hw_offset" != 0x800 ] || [ "$hw_count" = 0 ]; then
+        echo "after binding again the device shows no test run (OFFSET=$hw_offset COUNT=$hw_count)"
+        echo "hint: probe selects the test and runs it on every bind (see test_sequence)"
+        _ok=1
+    fi
     return $_ok
 }

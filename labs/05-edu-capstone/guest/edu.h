@@ -59,6 +59,46 @@ static inline void open_dev(void)
 	}
 }
 
+/*
+ * Why the driver timed out waiting for an interrupt, from what the device and the
+ * driver report afterwards. Every timeout used to get the same "is the handler
+ * registered?", which sent a student without bus mastering off debugging a correct
+ * handler; the three cases below have different causes. `enable` names what starts
+ * the interrupt for this request (shown when the device raised nothing).
+ */
+static inline void explain_timeout(const char *enable)
+{
+	struct edu_stats s;
+
+	if (ioctl(fd, EDU_IOC_STATS, &s) != 0) {
+		printf("hint: the driver timed out waiting for the interrupt (and EDU_IOC_STATS "
+		       "failed: %s)\n", strerror(errno));
+		return;
+	}
+	if (s.irq_status != 0 && s.irqs == 0)
+		printf("hint: the device raised the interrupt (IRQ_STATUS is 0x%x) but no handler "
+		       "call has ever seen one: the interrupt never reached the CPU. An MSI is a "
+		       "memory write by the device, like DMA, and a device may only make those "
+		       "as a bus master: is pdev.set_master() called in probe? (Then: is a "
+		       "vector allocated and the handler registered for it?)\n", s.irq_status);
+	else if (s.irq_status != 0)
+		printf("hint: the device raised the interrupt (IRQ_STATUS is 0x%x) and the "
+		       "handler has run %u time(s), but not for this one: does it read IRQ_STATUS, "
+		       "acknowledge, count this cause and wake the waiter?\n", s.irq_status,
+		       s.irqs);
+	else if (s.irqs == 0)
+		printf("hint: the device raised no interrupt at all: %s\n", enable);
+	else
+		printf("hint: the handler has run %u time(s) (last status 0x%x) but the waiter was "
+		       "not woken for this event: does the handler count this cause and notify "
+		       "the waiter? (%s)\n", s.irqs, s.last_status, enable);
+}
+
+/* What makes the device interrupt, per request (for explain_timeout). */
+#define ENABLE_FACT "write STATUS with bit 7 (0x80, irq_on_done) set before writing FACTORIAL"
+#define ENABLE_RAISE "the value written to IRQ_RAISE (0x60) is ORed into IRQ_STATUS"
+#define ENABLE_DMA "set DMA_CMD bit 2 (0x4) with start, and count IRQ status bit 0x100"
+
 /* ioctl or exit(1) with a message naming the request. */
 static inline void xioctl(unsigned long req, void *arg, const char *what)
 {
@@ -66,8 +106,7 @@ static inline void xioctl(unsigned long req, void *arg, const char *what)
 		return;
 	printf("%s failed: %s\n", what, strerror(errno));
 	if (errno == ETIMEDOUT)
-		printf("hint: the driver timed out waiting for the interrupt: is the handler "
-		       "registered, does it count this event and wake the waiter?\n");
+		explain_timeout(req == EDU_IOC_RAISE ? ENABLE_RAISE : ENABLE_FACT);
 	else if (errno == ENOTTY)
 		printf("hint: ENOTTY: this operation is not implemented yet\n");
 	exit(1);
@@ -122,8 +161,7 @@ static inline void dma_write(const void *buf, uint32_t offset, uint32_t len)
 	printf("EDU_IOC_DMA_WRITE (offset %u, %u bytes) failed: %s\n", offset, len,
 	       strerror(errno));
 	if (errno == ETIMEDOUT)
-		printf("hint: no DMA completion interrupt: set DMA_CMD bit 2 (0x4) and count "
-		       "IRQ status bit 0x100 in the handler\n");
+		explain_timeout(ENABLE_DMA);
 	exit(1);
 }
 
@@ -134,8 +172,7 @@ static inline void dma_read(void *buf, uint32_t offset, uint32_t len)
 	printf("EDU_IOC_DMA_READ (offset %u, %u bytes) failed: %s\n", offset, len,
 	       strerror(errno));
 	if (errno == ETIMEDOUT)
-		printf("hint: no DMA completion interrupt: set DMA_CMD bit 2 (0x4) and count "
-		       "IRQ status bit 0x100 in the handler\n");
+		explain_timeout(ENABLE_DMA);
 	exit(1);
 }
 

@@ -9,6 +9,8 @@
  */
 #include "edu.h"
 
+#include <sys/mman.h>
+
 static int cmd_id(void)
 {
 	uint32_t id = 0;
@@ -163,11 +165,12 @@ static int cmd_dma(void)
 			printf("hint: all zeros, what the device buffer holds before any write: did "
 			       "the writes reach the device? DMA_CMD bit 1 (0x2) must be clear for "
 			       "RAM -> device\n");
-		/* What a bounce buffer still holds if the read went the wrong way. */
+		/* What a bounce buffer still holds if the read moved nothing into it. */
 		else if (!memcmp(got, c, sizeof(c)))
-			printf("hint: the start of the result holds your last DMA write: did the "
-			       "read DMA go from RAM to the device? DMA_CMD bit 1 (0x2) means "
-			       "device -> RAM\n");
+			printf("hint: the start of the result holds your last DMA write, which is "
+			       "what the bounce buffer held before the read: the read brought "
+			       "nothing from the device. Does it run a device -> RAM transfer "
+			       "(DMA_CMD bit 1, 0x2, set) and wait for it before copying out?\n");
 		return 1;
 	}
 
@@ -188,6 +191,20 @@ static int cmd_dma_irqs(void)
 	dma_write(buf, 0, sizeof(buf));
 	dma_read(buf, 0, sizeof(buf));
 	b = stats();
+	if (b.dma_irqs - a.dma_irqs < 2) {
+		struct edu_stats later;
+
+		usleep(300 * 1000); /* three transfers' time */
+		later = stats();
+		if (later.dma_irqs != b.dma_irqs) {
+			printf("dma_irqs grew by %u while the two transfers ran, by %u after they "
+			       "had returned\n", b.dma_irqs - a.dma_irqs, later.dma_irqs - b.dma_irqs);
+			printf("hint: the DMA ioctls returned before their transfers were done: "
+			       "wait for the completion interrupt before returning (and before "
+			       "touching the bounce buffer)\n");
+			return 1;
+		}
+	}
 	bad |= delta_eq("dma_irqs", a.dma_irqs, b.dma_irqs, 2,
 			"one interrupt per transfer: set DMA_CMD bit 2 (0x4), count IRQ status "
 			"bit 0x100");
@@ -231,6 +248,42 @@ static int worker(int id, int rounds)
 	return 0;
 }
 
+/*
+ * A factorial asked for while another process's 20000000! keeps the factorial unit
+ * busy (tens of milliseconds, the other process asleep in the driver): without a
+ * lock across write, wait and read, the busy device ignores the second write and
+ * both wake on the first result. The free-running workers below collide only when
+ * the scheduler happens to interleave them; this collides every time.
+ */
+static int overlapping_factorials(void)
+{
+	for (int round = 0; round < 3; round++) {
+		uint32_t v = 5;
+		int st;
+		pid_t big;
+
+		fflush(stdout);
+		big = fork();
+		if (big == 0) {
+			uint32_t n = 20000000;
+
+			xioctl(EDU_IOC_FACTORIAL, &n, "EDU_IOC_FACTORIAL");
+			if (n != 0)
+				printf("process 1: factorial(20000000): expected 0, got %u\n", n);
+			_exit(n != 0);
+		}
+		usleep(3000); /* the other process is now waiting for its result */
+		xioctl(EDU_IOC_FACTORIAL, &v, "EDU_IOC_FACTORIAL");
+		waitpid(big, &st, 0);
+		if (v != 120)
+			printf("process 2: factorial(5) while process 1's factorial(20000000) was "
+			       "computing: expected 120, got %u\n", v);
+		if (v != 120 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int cmd_concurrent(void)
 {
 	const int rounds = 60;
@@ -239,6 +292,7 @@ static int cmd_concurrent(void)
 	pid_t pids[3];
 
 	a = stats();
+	bad = overlapping_factorials();
 	for (int id = 0; id < 3; id++) {
 		pids[id] = fork();
 		if (pids[id] == 0) {
@@ -259,7 +313,7 @@ static int cmd_concurrent(void)
 		       "was read too early; one that belongs to another request means operations "
 		       "interleaved: hold a mutex across write, wait and read\n");
 	b = stats();
-	bad |= delta_eq("fact_irqs", a.fact_irqs, b.fact_irqs, 2 * rounds,
+	bad |= delta_eq("fact_irqs", a.fact_irqs, b.fact_irqs, 2 * rounds + 6,
 			"each factorial's interrupt counted exactly once");
 	bad |= delta_eq("raise_irqs", a.raise_irqs, b.raise_irqs, rounds,
 			"each raised interrupt counted exactly once");
@@ -330,12 +384,52 @@ static int cmd_dma_range(void)
 	return bad;
 }
 
+/*
+ * reg SYSFS-DIR OFFSET [VALUE]: reads one 32-bit register of BAR0 (prints it as
+ * 0x...) or writes VALUE to it, through SYSFS-DIR/resource0: the device as user
+ * space sees it, without /dev/edu, so that a test can set up and check the
+ * device's state around an unbind whatever the driver under test does.
+ */
+static int cmd_reg(int argc, char **argv)
+{
+	char path[300];
+	volatile uint32_t *bar;
+	uint32_t off;
+	int bar_fd;
+
+	if (argc < 4) {
+		printf("usage: eductl reg SYSFS-DIR OFFSET [VALUE]\n");
+		return 2;
+	}
+	off = strtoul(argv[3], NULL, 0);
+	snprintf(path, sizeof(path), "%s/resource0", argv[2]);
+	bar_fd = open(path, O_RDWR | O_SYNC);
+	if (bar_fd < 0) {
+		printf("open(%s): %s\n", path, strerror(errno));
+		return 1;
+	}
+	bar = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, bar_fd, 0);
+	if (bar == MAP_FAILED) {
+		printf("mmap(%s): %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (argc > 4)
+		bar[off / 4] = strtoul(argv[4], NULL, 0);
+	else
+		printf("0x%x\n", bar[off / 4]);
+	munmap((void *)bar, 4096);
+	close(bar_fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
 	uint32_t arg = argc > 2 ? strtoul(argv[2], NULL, 0) : 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(cmd, "reg"))
+		return cmd_reg(argc, argv);
 	open_dev();
 	if (!strcmp(cmd, "open"))
 		return 0;
@@ -362,6 +456,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "dma-range"))
 		return cmd_dma_range();
 	printf("usage: eductl open|id|liveness|fact|fact-irqs|raise|dma|dma-irqs|concurrent|"
-	       "dma-fill SEED|dma-check SEED|dma-range\n");
+	       "dma-fill SEED|dma-check SEED|dma-range|reg SYSFS-DIR OFFSET [VALUE]\n");
 	return 2;
 }

@@ -21,6 +21,26 @@ edu_driver_module() {
     basename "$(readlink "$d/driver/module")"
 }
 
+# The sysfs directory of the PCI driver that module edu registered (whatever its name).
+edu_driver_dir() {
+    for drv in /sys/bus/pci/drivers/*; do
+        [ "$(basename "$(readlink "$drv/module" 2>/dev/null)")" = edu ] && { echo "$drv"; return 0; }
+    done
+    return 1
+}
+
+# Binds the edu device to the edu module if an earlier test left it otherwise: a test
+# that needs the binding sets it up rather than failing for another test's reason.
+ensure_bound() {
+    [ "$(edu_driver_module)" = edu ] && return 0
+    module_loaded edu || insmod /lab/edu.ko 2>/dev/null
+    d=$(edu_sysfs) && drv=$(edu_driver_dir) && basename "$d" >"$drv/bind" 2>/dev/null
+    [ "$(edu_driver_module)" = edu ] && return 0
+    echo "the edu device is not bound to the edu module, so this cannot be checked" \
+        "(see device_bound)"
+    return 1
+}
+
 device_bound() {
     expect_eq "insmod exit status" 0 "$INSMOD_RC" || { cat /tmp/insmod.err 2>/dev/null; return 1; }
     edu_sysfs >/dev/null || { echo "no edu device in the guest (QEMU setup problem)"; return 1; }
@@ -53,6 +73,31 @@ reload() {
         dmesg | tail -n 5
         return 1
     }
+}
+
+# Task 7: after unbind the device raises no more interrupts. The state to undo is set
+# here through BAR0 (resource0), whatever the driver did before: factorial interrupts on
+# (STATUS bit 7), as EDU_IOC_FACTORIAL leaves them.
+unbind_quiesces() {
+    ensure_bound || return 1
+    d=$(edu_sysfs)
+    drv=$(edu_driver_dir)
+    $EDUCTL reg "$d" 0x20 0x80 || return 1
+    basename "$d" >"$drv/unbind" 2>/tmp/unbind.err || {
+        echo "unbind failed: $(cat /tmp/unbind.err)"
+        return 1
+    }
+    [ -z "$(edu_driver_module)" ] || { echo "the edu device is still bound after unbind"; return 1; }
+    # Memory decoding may be off once unbound: on just to look at STATUS.
+    echo 1 >"$d/enable"
+    status=$($EDUCTL reg "$d" 0x20)
+    echo 0 >"$d/enable"
+    basename "$d" >"$drv/bind" 2>/dev/null # bound again for the tests after this one
+    [ $((status & 0x80)) -eq 0 ] && return 0
+    echo "STATUS (0x20) reads $status after unbind: factorial interrupts are still on" \
+        "(bit 7, irq_on_done), with no handler left to take them"
+    echo "hint: quiesce the device in unbind: write STATUS with irq_on_done clear"
+    return 1
 }
 
 reload_rebinds() {

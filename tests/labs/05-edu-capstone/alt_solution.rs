@@ -364,6 +364,15 @@ impl pci::Driver for EduPci {
             }))
         })
     }
+
+    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Bound<'bound>>) {
+        // Wait for an operation in flight (a DMA still writing into `rx`), then switch the
+        // factorial interrupt off: nothing may interrupt once the handler is gone.
+        let _busy = this.shared.busy.lock();
+        if let Ok(regs) = this.shared.regs_or_gone() {
+            regs.write_reg(hw::CTRL::zeroed());
+        }
+    }
 }
 
 const fn io_r<T>(nr: u32) -> u32 {
