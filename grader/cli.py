@@ -35,6 +35,7 @@ def _cmd_kernel_build(args: argparse.Namespace) -> int:
         Path(args.config) if args.config else None,
         reporter=Console(),
         jobs=args.jobs,
+        inline_helpers=args.inline_helpers,
     )
     print(f"kernel pair: Linux {pair.release} ({pair.source}) at {pair.root}")
     return 0
@@ -90,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
                         f"(default {kernel.DEFAULT_SOURCE})")
     kbuild.add_argument("--config", help="Kconfig fragment (default: the course fragment)")
     kbuild.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: all cores)")
+    kbuild.add_argument("--inline-helpers", action="store_true",
+                        help="with CONFIG_RUST_INLINE_HELPERS: the C helpers Rust calls are "
+                        "inlined into Rust code, modules included (Linux 7.3; a pair of its own)")
     kbuild.set_defaults(func=_cmd_kernel_build)
     klist = kern.add_parser("list", help="list cached kernel pairs")
     klist.set_defaults(func=_cmd_kernel_list)
