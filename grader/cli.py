@@ -46,7 +46,8 @@ def _cmd_kernel_list(args: argparse.Namespace) -> int:
     if not pairs:
         print("no kernel pairs cached; build one with `kdlab kernel build`")
     for pair in pairs:
-        print(f"Linux {pair.release:10} {pair.source:40} {pair.root}")
+        option = "inline-helpers" if pair.inline_helpers else ""
+        print(f"Linux {pair.release:10} {pair.source:40} {option:15} {pair.root}")
     return 0
 
 

@@ -167,6 +167,11 @@ class KernelPair:
         """The pair's final configuration (what labs' `[kernel] config` is checked against)."""
         return parse_config((self.tree / ".config").read_text(errors="replace"))
 
+    @property
+    def inline_helpers(self) -> bool:
+        """Whether it was built with `--inline-helpers` (CONFIG_RUST_INLINE_HELPERS)."""
+        return self.config().get("CONFIG_RUST_INLINE_HELPERS") == "y"
+
     @classmethod
     def load(cls, root: Path) -> KernelPair:
         """Open a pair directory (any path: pairs are relocatable)."""
