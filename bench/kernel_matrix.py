@@ -11,6 +11,7 @@ and not merely cautious. Pairs not in the cache are not built here: build them
 with `kdlab kernel build --source ...` (and `--inline-helpers`) first.
 
 Usage: python3 bench/kernel_matrix.py [--probe-refused] [--kvm auto|on|off] [--lab DIR ...]
+                                     [--pair DIR ...]
 Exit status 1 when any cell failed.
 """
 
@@ -78,8 +79,12 @@ def main() -> int:
     parser.add_argument("--probe-refused", action="store_true",
                         help="compile refused solutions anyway, to show why they are refused")
     parser.add_argument("--lab", action="append", help="only this lab (repeatable)")
+    parser.add_argument("--pair", action="append",
+                        help="only this pair directory (repeatable; default: every cached pair)")
     args = parser.parse_args()
-    pairs = sorted(kernel.cached_pairs(), key=lambda p: (p.release, pair_label(p)))
+    chosen = ([kernel.KernelPair.load(Path(d)) for d in args.pair] if args.pair
+              else kernel.cached_pairs())
+    pairs = sorted(chosen, key=lambda p: (p.release, pair_label(p)))
     if not pairs:
         print("no kernel pairs cached; build one with `kdlab kernel build`", file=sys.stderr)
         return 2
