@@ -18,6 +18,7 @@ Exit status 1 when any cell failed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -51,8 +52,12 @@ def probe(lab: Lab, pair: kernel.KernelPair) -> str:
                             timeout_s=lab.timeouts.build, allow=lab.allow)
     if built.ok:
         return "builds anyway (the declaration may be too strict)"
-    message = built.errors[0].message if built.errors else built.log.splitlines()[-1]
-    return f"does not build: {message}"
+    if not built.errors:
+        return f"does not build: {built.log.splitlines()[-1]}"
+    first = built.errors[0]
+    # A proc macro's panic says what it refused only in its help line.
+    macro = re.search(r"= help: message: (.*)", first.rendered)
+    return f"does not build: {first.message}" + (f" ({macro[1]})" if macro else "")
 
 
 def cell(lab: Lab, pair: kernel.KernelPair, args: argparse.Namespace,
