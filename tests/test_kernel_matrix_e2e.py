@@ -54,3 +54,16 @@ def test_solution_is_refused_or_gets_full_marks(lab: Lab, other: kernel.KernelPa
             "the inline-helpers option must not change which labs a release serves"
     else:
         assert result.score == result.max_score, result.summary()
+
+
+def test_inline_helpers_is_a_pair_of_its_own(pair: kernel.KernelPair) -> None:
+    """`kdlab kernel build --inline-helpers` finds its pair under its own key, with the
+    option on, and leaves the course pair (`latest`) alone."""
+    cached = [p for p in kernel.cached_pairs() if p.inline_helpers and p.source == pair.source]
+    if not cached:
+        pytest.skip("no inline-helpers pair is cached: `kdlab kernel build --inline-helpers` "
+                    "builds one (6.5 min on 2 cores)")
+    found = kernel.build(inline_helpers=True)
+    assert found.root == cached[0].root != pair.root
+    assert found.inline_helpers and not pair.inline_helpers
+    assert kernel.find().root == pair.root
