@@ -19,6 +19,10 @@ A record that replaces an earlier one (a change of driver or lab, --force,
 --regrade) keeps the earlier score under `previous`, so a regrade after a test fix
 shows what it changed.
 
+Before anything is graded, the lab's `[kernel]` needs are held against the pair
+in the grader image: a pair that cannot serve the lab stops the batch with the
+lab's reason, instead of writing a zero for every student into the gradebook.
+
 Identical drivers (an untouched skeleton, say) are graded once and the result
 shared. `history.jsonl` beside the journal logs every grading for audit.
 """
@@ -552,6 +556,10 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         except Exception as err:
             raise BatchError(f"the grader image {options.image} is missing: "
                              "`kdlab image build grader`") from err
+        release, config = sandbox.image_pair(docker_client, options.image)
+        if refusal := lab.kernel.refusal(lab.id, release, config):
+            raise BatchError(f"{refusal}, then the grader image with "
+                             "`kdlab image build grader` (nothing was graded)")
         problem = sandbox.check_visible(docker_client, state_dir, options.image)
         if problem:
             raise BatchError(f"{problem}: the containers that grade submissions mount them by "

@@ -8,10 +8,13 @@ Two stages, each a function with a plain result, that callers run in turn:
 - `boot_and_grade(lab, build, pair)`: the initramfs, one QEMU run with the result
   channel (grader.channel), the kernel log, KTAP and device trace -> CheckResult.
 
-`run` does both. The sandbox (grader.sandbox_worker) calls them separately, so
-that the module is compiled before the lab's tests are in its container. Whatever
-the student's code does, the caller gets a CheckResult (never an exception for the
-student's behaviour) and no QEMU or scratch directory is left behind.
+`run` does both, once `refusal` found that the pair meets the lab's `[kernel]`
+needs (else it returns the `refused` result at once, nothing compiled). The
+sandbox (grader.sandbox_worker) calls them separately, so that the module is
+compiled before the lab's tests are in its container (the batch checks the
+sandboxes' pair before it starts any). Whatever the student's code does, the
+caller gets a CheckResult (never an exception for the student's behaviour) and
+no QEMU or scratch directory is left behind.
 """
 
 from __future__ import annotations
@@ -59,6 +62,19 @@ def guest_env(lab: Lab) -> dict[str, str]:
         "TESTS": " ".join(t.name for t in lab.tests),
         "HIDDEN": " ".join(t.name for t in lab.tests if t.hidden),
     }
+
+
+def refusal(lab: Lab, pair: KernelPair) -> str:
+    """'' when `pair` meets what the lab declares it needs (lab.toml `[kernel]`), else the
+    sentence that says why not and what to do. Cheap: no compiler runs."""
+    return lab.kernel.refusal(lab.id, pair.release, pair.config())
+
+
+def refused(lab: Lab, reason: str) -> CheckResult:
+    """The result of a check the pair cannot serve: data like any other result (every test
+    not run, 0 points, the reason in `refused`), never an exception."""
+    return CheckResult(lab.id, grade.not_run(lab, reason, "skip"), BuildResult(False, None),
+                       boot_status="refused", refused=reason)
 
 
 def build(source: Path, pair: KernelPair, scratch: Path, *, module: str, timeout_s: float,
@@ -124,6 +140,8 @@ def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None
     """Grade one source file for one lab; `workdir` keeps the scratch files for inspection."""
     started = time.monotonic()
     lab = Lab.load(lab_dir)
+    if reason := refusal(lab, pair):
+        return refused(lab, reason)
     scratch = Path(tempfile.mkdtemp(prefix="kdlab-check-")) if workdir is None else workdir
     try:
         built = build(source, pair, scratch, module=lab.module, timeout_s=lab.timeouts.build,

@@ -32,6 +32,7 @@ def _cmd_kernel_build(args: argparse.Namespace) -> int:
         Path(args.config) if args.config else None,
         reporter=Console(),
         jobs=args.jobs,
+        inline_helpers=args.inline_helpers,
     )
     print(f"kernel pair: Linux {pair.release} ({pair.source}) at {pair.root}")
     return 0
@@ -42,7 +43,8 @@ def _cmd_kernel_list(args: argparse.Namespace) -> int:
     if not pairs:
         print("no kernel pairs cached; build one with `kdlab kernel build`")
     for pair in pairs:
-        print(f"Linux {pair.release:10} {pair.source:40} {pair.root}")
+        option = "inline-helpers" if pair.inline_helpers else ""
+        print(f"Linux {pair.release:10} {pair.source:40} {option:15} {pair.root}")
     return 0
 
 
@@ -92,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
                         f"(default {kernel.DEFAULT_SOURCE})")
     kbuild.add_argument("--config", help="Kconfig fragment (default: the course fragment)")
     kbuild.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: all cores)")
+    kbuild.add_argument("--inline-helpers", action="store_true",
+                        help="with CONFIG_RUST_INLINE_HELPERS: the C helpers Rust calls are "
+                        "inlined into Rust code, modules included (Linux 7.3; a pair of its own)")
     kbuild.set_defaults(func=_cmd_kernel_build)
     klist = kern.add_parser("list", help="list cached kernel pairs")
     klist.set_defaults(func=_cmd_kernel_list)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import regview
+from grader import kernel, regview
 from grader.lab import BEGIN, GradedItem, Lab, LabError, strip_solutions
 from grader.notebook import DRIVER_MAGIC
 
@@ -51,13 +52,18 @@ class Report:
 # -- which labs ------------------------------------------------------------------------------
 
 
-def lab_problems(lab_dir: Path) -> list[str]:
-    """Why a lab folder cannot be a course assignment yet (empty when it can)."""
+def lab_problems(lab_dir: Path, pair: kernel.KernelPair | None = None) -> list[str]:
+    """Why a lab folder cannot be a course assignment yet (empty when it can); with a
+    `pair`, also when that kernel pair does not meet the lab's `[kernel]` needs (a course
+    for a pinned kernel leaves out the labs its students could not build)."""
     try:
         lab = Lab.load(lab_dir)
     except LabError as err:
         return [str(err)]
     problems = []
+    if pair is not None and (refusal := lab.kernel.refusal(lab.id, pair.release,
+                                                           pair.config())):
+        problems.append(refusal)
     readme = lab.root / "README.md"
     if not readme.is_file() or not readme.read_text().strip():
         problems.append("no README.md (the lesson's teaching text)")
@@ -254,11 +260,12 @@ def assignment_name_ok(lab_id: str) -> bool:
 
 
 def generate(labs_dir: Path = DEFAULT_LABS, course_dir: Path = DEFAULT_COURSE,
-             check: bool = False) -> Report:
-    """Write (or with `check`, only compare) the notebook of every complete lab."""
+             check: bool = False, pair: kernel.KernelPair | None = None) -> Report:
+    """Write (or with `check`, only compare) the notebook of every complete lab (that
+    `pair`, when given, can serve)."""
     report = Report()
     for lab_dir in sorted(p for p in labs_dir.iterdir() if (p / "lab.toml").is_file()):
-        problems = lab_problems(lab_dir)
+        problems = lab_problems(lab_dir, pair)
         if problems:
             report.skipped[lab_dir.name] = problems
             continue
@@ -288,8 +295,16 @@ def assignments(course_dir: Path = DEFAULT_COURSE) -> list[str]:
 # -- CLI -------------------------------------------------------------------------------------
 
 
+def _chosen_pair(args: argparse.Namespace) -> kernel.KernelPair | None:
+    """The pair named by `kdlab --kernel DIR` or $KDLAB_KERNEL, else None: the course is
+    made for the course pair unless told otherwise, and needs no pair to be made."""
+    chosen = args.kernel or os.environ.get("KDLAB_KERNEL")
+    return kernel.find(chosen) if chosen else None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
-    report = generate(Path(args.labs), Path(args.course), check=args.check)
+    report = generate(Path(args.labs), Path(args.course), check=args.check,
+                      pair=_chosen_pair(args))
     for path in report.written:
         print(f"{'out of date' if args.check else 'wrote'}: {path}")
     for path in report.unchanged:
@@ -300,8 +315,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    pair = _chosen_pair(args)
     for lab_dir in sorted(p for p in Path(args.labs).iterdir() if (p / "lab.toml").is_file()):
-        problems = lab_problems(lab_dir)
+        problems = lab_problems(lab_dir, pair)
         print(f"{lab_dir.name:24} {'ready' if not problems else '; '.join(problems)}")
     return 0
 
@@ -311,7 +327,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     course = subparsers.add_parser("course", help="the nbgrader course generated from the labs")
     sub = course.add_subparsers(dest="course_command", required=True)
     gen = sub.add_parser("generate", help="write course/source/<lab>/<lab>.ipynb for every "
-                         "complete lab")
+                         "complete lab (with `kdlab --kernel DIR`: every lab that pair serves)")
     gen.add_argument("--labs", default=str(DEFAULT_LABS), help="labs folder (default: labs/)")
     gen.add_argument("--course", default=str(DEFAULT_COURSE),
                      help="course folder (default: course/)")

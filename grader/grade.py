@@ -91,6 +91,13 @@ def _trace_outcome(item: GradedItem, lab: Lab, build: BuildResult, log: KernelLo
                        points=item.points if passed else 0.0, message=message, **base)
 
 
+def not_run(lab: Lab, reason: str, status: str) -> list[TestOutcome]:
+    """Every graded item at 0 with `reason`, for a run that never reached the tests (the
+    sandbox stopped it, or the kernel pair cannot serve the lab)."""
+    return [TestOutcome(i.name, status, 0.0, i.points, f"not run: {reason}", i.description,
+                        i.hidden) for i in lab.graded_items()]
+
+
 def grade(lab: Lab, build: BuildResult, log: KernelLog | None, verdict: Verdict | None,
           trace: Trace | None, timed_out: bool = False) -> list[TestOutcome]:
     """One outcome per graded item of the lab, in the lab's order.

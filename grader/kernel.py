@@ -57,6 +57,12 @@ def course_fragment() -> Path:
     return Path(str(resources.files("grader") / "data" / "course.config"))
 
 
+def inline_helpers_fragment() -> Path:
+    """What `--inline-helpers` adds to the fragment (package data): a pair of its own,
+    since the fragment is part of the cache key."""
+    return Path(str(resources.files("grader") / "data" / "inline-helpers.config"))
+
+
 @dataclass(frozen=True)
 class KernelSource:
     """A kernel source tarball and a stable identity for it (used in the cache key)."""
@@ -164,6 +170,15 @@ class KernelPair:
     def bzimage(self) -> Path:
         return self.tree / "arch/x86/boot/bzImage"
 
+    def config(self) -> dict[str, str]:
+        """The pair's final configuration (what labs' `[kernel] config` is checked against)."""
+        return parse_config((self.tree / ".config").read_text(errors="replace"))
+
+    @property
+    def inline_helpers(self) -> bool:
+        """Whether it was built with `--inline-helpers` (CONFIG_RUST_INLINE_HELPERS)."""
+        return self.config().get("CONFIG_RUST_INLINE_HELPERS") == "y"
+
     @classmethod
     def load(cls, root: Path) -> KernelPair:
         """Open a pair directory (any path: pairs are relocatable)."""
@@ -192,14 +207,20 @@ def _tree_release(tree: Path) -> str:
     return release + fields.get("EXTRAVERSION", "")
 
 
-def config_mismatches(fragment: str, config: str) -> list[str]:
-    """Fragment symbols whose value did not survive olddefconfig, as readable lines."""
+def parse_config(config: str) -> dict[str, str]:
+    """A `.config` as symbol -> value ('n' for `# CONFIG_X is not set`)."""
     final: dict[str, str] = {}
     for line in config.splitlines():
         if m := re.fullmatch(r"(CONFIG_\w+)=(.*)", line):
             final[m[1]] = m[2]
         elif m := re.fullmatch(r"# (CONFIG_\w+) is not set", line):
             final[m[1]] = "n"
+    return final
+
+
+def config_mismatches(fragment: str, config: str) -> list[str]:
+    """Fragment symbols whose value did not survive olddefconfig, as readable lines."""
+    final = parse_config(config)
     problems = []
     for line in fragment.splitlines():
         if m := re.fullmatch(r"(CONFIG_\w+)=(.*)", line.strip()):
@@ -249,18 +270,25 @@ def _make(tree: Path, *targets: str, jobs: int = 1, reporter: Reporter | None = 
 
 def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
           cache: Path | None = None, reporter: Reporter | None = None,
-          jobs: int | None = None) -> KernelPair:
-    """Build (or find in the cache) the kernel pair for a source and a config fragment."""
+          jobs: int | None = None, inline_helpers: bool = False) -> KernelPair:
+    """Build (or find in the cache) the kernel pair for a source and a config fragment.
+
+    `inline_helpers` adds CONFIG_RUST_INLINE_HELPERS (inline_helpers_fragment) to the
+    fragment; such a pair is never the course pair that `latest` points at.
+    """
     reporter = reporter or Silent()
     cache = cache or cache_root()
     fragment_path = fragment_path or course_fragment()
     fragment = fragment_path.read_text()
+    if inline_helpers:
+        fragment += "\n" + inline_helpers_fragment().read_text()
     source = resolve_source(spec, cache)
     rustc = rustc_version()
     key = pair_key(source, fragment, rustc)
     final = cache / "kernels" / key
     with _locked(cache / "kernels" / f".{key}.lock"):
-        course_pair = spec == DEFAULT_SOURCE and fragment_path == course_fragment()
+        course_pair = (spec == DEFAULT_SOURCE and fragment_path == course_fragment()
+                       and not inline_helpers)
         if (final / PAIR_FILE).is_file():
             if course_pair:
                 _point_latest(cache, key)
@@ -316,8 +344,10 @@ def _unpack_and_configure(source: KernelSource, fragment_path: Path, fragment: s
 
     reporter.begin("configuring (tinyconfig + course fragment)")
     _make(tree, "tinyconfig", log=log)
+    merged = work / "fragment.config"  # the fragment plus the pair's options (build())
+    merged.write_text(fragment)
     subprocess.run(
-        ["scripts/kconfig/merge_config.sh", "-m", ".config", str(fragment_path.resolve())],
+        ["scripts/kconfig/merge_config.sh", "-m", ".config", str(merged)],
         cwd=tree, check=True, capture_output=True,
     )
     _make(tree, "olddefconfig", log=log)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,88 @@ class GradedItem:
     kind: str  # "test" (reported by the guest) or "trace" (checked on the host)
 
 
+#: The pair every lab works on, and how to get it (the end of every refusal).
+COURSE_PAIR_HINT = "build the course pair with `kdlab kernel build`"
+
+
+def _version(text: str, origin: str) -> tuple[int, ...]:
+    """'7.3' -> (7, 3); a kernel release such as '7.2.12' or '7.3.0-rc2' -> (7, 2, 12)."""
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        raise LabError(f"{origin}: {text!r} is not a kernel version (write e.g. \"7.3\")")
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+def _shown(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+@dataclass(frozen=True)
+class KernelNeeds:
+    """What a lab needs of the kernel pair, from lab.toml's `[kernel]` table:
+
+        [kernel]
+        min = "7.3"                  # oldest release whose kernel crate has the lab's APIs
+        max = "7.3"                  # newest release known to work (optional, whole series)
+        config = ["CONFIG_PCI_MSI"]  # symbols that must be y or m in the pair
+        reason = "I/O views"         # what the student reads in a refusal: why
+
+    Checked before anything is compiled, so a student on an unsuitable pair reads
+    one sentence that says why and what to do, instead of compiler errors about
+    APIs their kernel does not have. An empty table (the default) accepts any pair.
+    """
+
+    min: tuple[int, ...] = ()
+    max: tuple[int, ...] = ()
+    config: tuple[str, ...] = ()
+    reason: str = ""
+
+    @classmethod
+    def from_toml(cls, table: dict, origin: str) -> KernelNeeds:
+        """Validate `[kernel]`; errors name lab.toml and the field."""
+        unknown = set(table) - {"min", "max", "config", "reason"}
+        if unknown:
+            raise LabError(f"{origin}: [kernel] has unknown fields {sorted(unknown)} "
+                           "(known: min, max, config, reason)")
+        config = tuple(table.get("config", ()))
+        bad = [s for s in config if not re.fullmatch(r"CONFIG_[A-Z0-9_]+", str(s))]
+        if bad:
+            raise LabError(f"{origin}: [kernel] config {bad} must be Kconfig symbols "
+                           "such as CONFIG_PCI_MSI")
+        needs = cls(min=_version(str(table["min"]), origin) if "min" in table else (),
+                    max=_version(str(table["max"]), origin) if "max" in table else (),
+                    config=config, reason=str(table.get("reason", "")).strip())
+        if (needs.min or needs.max or needs.config) and not needs.reason:
+            raise LabError(f"{origin}: [kernel] needs a `reason`: what a student on another "
+                           "kernel reads about why this lab cannot run there")
+        return needs
+
+    def _range(self) -> str:
+        if self.min and self.max:
+            return f"Linux {_shown(self.min)} to {_shown(self.max)}"
+        if self.min:
+            return f"Linux ≥ {_shown(self.min)}"
+        return f"Linux ≤ {_shown(self.max)}" if self.max else "a kernel"
+
+    def refusal(self, lab_id: str, release: str, config: Mapping[str, str]) -> str:
+        """'' when a pair of this release and configuration (symbol -> value) meets the
+        needs, else the one sentence that says what the lab needs, what the pair is,
+        and what to do."""
+        version = _version(release, "the kernel pair's release")
+        too_old = bool(self.min) and version < self.min
+        too_new = bool(self.max) and version[:len(self.max)] > self.max
+        missing = [s for s in self.config if config.get(s, "n") not in ("y", "m")]
+        if not (too_old or too_new or missing):
+            return ""
+        wanted = self._range() + (f" with {', '.join(self.config)}" if self.config else "")
+        if too_old or too_new:
+            pair = f"this pair is {release}" + (f" without {', '.join(missing)}" if missing
+                                                else "")
+        else:
+            pair = f"this pair ({release}) is built without {', '.join(missing)}"
+        return f"lab {lab_id} needs {wanted} ({self.reason}); {pair}: {COURSE_PAIR_HINT}"
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Seconds allowed for each step; a step that runs over is stopped and reported."""
@@ -94,6 +177,7 @@ class Lab:
     memory_mb: int
     cpus: int = 1
     allow: tuple[str, ...] = ()
+    kernel: KernelNeeds = KernelNeeds()
     register_maps: tuple[DeviceMap, ...] = ()
     trace_checks: tuple[TraceCheck, ...] = ()
     raw: dict = field(repr=False, compare=False, default_factory=dict)
@@ -115,6 +199,7 @@ class Lab:
                            for c in data.get("trace_checks", []))
         except (RegisterMapError, TraceCheckError) as err:
             raise LabError(f"{meta}: {err}") from err
+        kernel = KernelNeeds.from_toml(data.get("kernel", {}), str(meta))
         try:
             module = data["module"]
             tests = tuple(
@@ -136,6 +221,7 @@ class Lab:
                 memory_mb=int(data.get("memory_mb", 128)),
                 cpus=int(data.get("cpus", 1)),
                 allow=tuple(data.get("source_policy", {}).get("allow", ())),
+                kernel=kernel,
                 register_maps=register_maps,
                 trace_checks=checks,
                 raw=data,

@@ -136,9 +136,19 @@ def diagnostic_html(diag: Diagnostic, source: str, source_name: str) -> str:
     return "".join(parts)
 
 
+def refusal_html(result: CheckResult) -> str:
+    """Why nothing was built: the kernel pair cannot serve this lab (one sentence)."""
+    if not result.refused:
+        return ""
+    return f"<h4>Not checked: this kernel cannot build this lab</h4><p>{escape(result.refused)}</p>"
+
+
 def build_html(result: CheckResult, source: str, source_name: str) -> str:
-    """The build step: nothing when it was clean, else every error and warning."""
+    """The build step: nothing when it was clean (or never started), else every error and
+    warning."""
     build = result.build
+    if result.refused:
+        return ""
     shown = [d for d in build.diagnostics if d.level in ("error", "warning")]
     if build.ok and not shown:
         return ""
@@ -275,6 +285,8 @@ def trace_html(trace: dict | None, limit: int = TRACE_SHOWN) -> str:
 
 
 def timing_html(result: CheckResult) -> str:
+    if result.refused:
+        return ""
     t = result.timings
     parts = [f"built in {t.build_s:.1f} s"]
     if result.build.ok:
@@ -287,6 +299,7 @@ def result_html(result: CheckResult, source: str, source_name: str,
                 hidden: Collection[str] = (), show_hidden: bool = False) -> str:
     """Everything the driver cell shows after a check, as one HTML block."""
     return wrap(
+        refusal_html(result),
         build_html(result, source, source_name),
         events_html(result, source_name),
         channel_html(result),
@@ -353,7 +366,7 @@ def feedback_text(result: CheckResult, test_name: str) -> str:
     lines = [head]
     if test.message:
         lines += ["", in_cell(test.message)]
-    if not result.build.ok and (build := build_text(result)):
+    if not result.build.ok and not result.refused and (build := build_text(result)):
         lines += ["", "build errors:", build]
     if cause := primary_event(result.events):
         first = next(t for t in result.tests if t.status != "pass")

@@ -61,6 +61,9 @@ class CheckResult:
     accel: str = ""
     boot_status: str = ""
     extra: dict = field(default_factory=dict)
+    #: Why the check did not start: the kernel pair does not meet the lab's `[kernel]`
+    #: needs (grader.check.refusal). Empty for every check that ran.
+    refused: str = ""
 
     @property
     def score(self) -> float:
@@ -84,12 +87,15 @@ class CheckResult:
             "events": [e.to_json() for e in self.events],
             "boot": {"status": self.boot_status, "accel": self.accel},
             "timings": self.timings.to_json(),
+            "refused": self.refused,
             **self.extra,
         }
 
     def summary(self) -> str:
         """A plain-text report for the terminal."""
         lines = [f"{self.lab}: {self.score:g}/{self.max_score:g}"]
+        if self.refused:
+            return "\n".join([*lines, f"not checked: {self.refused}"])
         if not self.build.ok:
             lines.append("build failed:")
             lines += [f"  {d.short()}" for d in self.build.errors] or [f"  {self.build.log}"]

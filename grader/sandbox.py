@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import initramfs, tags
+from grader import grade, initramfs, tags
 from grader.lab import Lab
 from grader.modbuild import BuildResult
-from grader.results import CheckResult, TestOutcome
+from grader.results import CheckResult
 
 GRADER_IMAGE = tags.image("grader")
 #: Who runs inside the container (the grader image's `grader` user).
@@ -121,8 +121,7 @@ def client() -> Any:
 
 def zero_result(lab: Lab, reason: str, status: str) -> dict:
     """A CheckResult JSON with every test at 0 for `reason` (the sandbox stopped the run)."""
-    tests = [TestOutcome(i.name, "error", 0.0, i.points, f"not run: {reason}", i.description,
-                         i.hidden) for i in lab.graded_items()]
+    tests = grade.not_run(lab, reason, "error")
     return CheckResult(lab.id, tests, BuildResult(False, None, log=reason),
                        boot_status=f"sandbox {status}").to_json()
 
@@ -226,6 +225,27 @@ def warm_kernel(docker_client: Any, kernel: Path, modules: tuple[str, ...],
         return ""
     except docker.errors.DockerException as err:
         return str(err)
+
+
+def image_pair(docker_client: Any, image: str = GRADER_IMAGE) -> tuple[str, dict[str, str]]:
+    """The release and configuration of the kernel pair `image` builds modules against.
+
+    Read from the image itself (pair.json and .config, by `cat`: any grader image
+    has it), so the batch can hold a lab's `[kernel]` needs against the pair its
+    sandboxes really use before it grades anything.
+    """
+    from grader.kernel import PAIR_FILE, parse_config
+
+    out = docker_client.containers.run(
+        image, ["sh", "-c", f'cat {IMAGE_KERNEL}/{PAIR_FILE} && echo "{_CONFIG_MARK}" '
+                f'&& cat {IMAGE_KERNEL}/linux/.config'],
+        remove=True, network_mode="none", user=USER).decode(errors="replace")
+    meta, _, config = out.partition(_CONFIG_MARK)
+    return json.loads(meta)["release"], parse_config(config)
+
+
+#: Separates pair.json from .config in image_pair's output.
+_CONFIG_MARK = "#kdlab: .config follows"
 
 
 def check_visible(docker_client: Any, directory: Path, image: str = GRADER_IMAGE) -> str:

@@ -1,6 +1,9 @@
 # Lab 04's hidden test: graded after submission, never shipped to students.
 # The runner sources it after guest/tests.sh, so their helpers are available here.
 
+# Binds timed at the end of reload_rings (display only, see probe_timing.c).
+PROBE_TIMES=60
+
 reload_rings() {
     rmmod io_views || { echo "rmmod io_views failed"; return 1; }
     if [ -e "$DBG" ]; then
@@ -23,6 +26,8 @@ reload_rings() {
             rc=1
         fi
     fi
+    # Display only, after the checks (bench/inline_helpers.py): the time of probe.
+    [ $rc = 0 ] && dev=$(testdev) && echo "timing: $(/lab/probe_timing "${dev##*/}" $PROBE_TIMES)"
     rmmod io_views || { echo "second rmmod io_views failed"; rc=1; }
     return $rc
 }
