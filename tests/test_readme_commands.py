@@ -59,9 +59,16 @@ SKIPPED = {
 
 #: Commands that need what this checkout does not have (a released course with student
 #: submissions), and the advice one of which they must stop with instead of a traceback.
+NO_SUBMISSIONS = ("release it first", "collect the submissions first")
 EXPECTED_ERRORS = {
-    "scripts/in-toolchain kdlab grade 00-hello --course course":
-        ("release it first", "collect the submissions first"),
+    "scripts/in-toolchain kdlab grade 00-hello --course course": NO_SUBMISSIONS,
+    "scripts/in-toolchain kdlab grade 00-hello --course course --similarity": NO_SUBMISSIONS,
+    "scripts/in-toolchain kdlab grade 00-hello --course course --regrade ann bob":
+        NO_SUBMISSIONS,
+    "scripts/in-toolchain kdlab similarity 00-hello --course course --archive "
+    "~/kdlab-2025/submitted": NO_SUBMISSIONS,
+    "scripts/in-toolchain kdlab export 00-hello --course course --to canvas --roster "
+    "roster.csv": ("not a readable CSV roster",),
 }
 
 #: Files the commands leave in the checkout (the README's own `> hello.rs`, the

@@ -23,8 +23,10 @@ browser = test_browser.browser
 NOTEBOOKS = ["03-pci-registers", "05-edu-capstone"]
 #: An image the browser could decode has a natural width; a broken one has 0.
 DECODED = "img => img.complete && img.naturalWidth > 0"
-#: A cell has started: its prompt shows [*] or an execution count.
-STARTED = ("() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
+#: The notebook on show (JupyterLab keeps other notebooks' tabs in the page, hidden).
+SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: A cell of the notebook on show has started: its prompt shows [*] or an execution count.
+STARTED = (f"() => [...document.querySelectorAll('{SHOWN} .jp-InputArea-prompt')]"
            ".some(e => /\\[(\\*|\\d+)\\]/.test(e.innerText))")
 
 
@@ -53,13 +55,14 @@ def test_notebook_results_show_the_timeline(jupyterlab, browser, pair, assignmen
     base, token, _ = jupyterlab
     coursekit.ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/lab/tree/{assignment}.ipynb?token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    # A workspace of its own: only this notebook open, whatever the previous test left.
+    page.goto(f"{base}/lab/workspaces/{assignment}/tree/{assignment}.ipynb?reset&token={token}")
+    page.wait_for_selector(f"{SHOWN} .jp-Notebook .jp-Cell", timeout=120_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=120_000)
     try:
         _run_all(page)
-        picture = page.wait_for_selector("img.kdlab-timeline", state="attached",
+        picture = page.wait_for_selector(f"{SHOWN} img.kdlab-timeline", state="attached",
                                          timeout=test_browser.RESULTS_TIMEOUT_MS)
         # (JupyterLab hides cells scrolled far out of view: look at it first)
         picture.scroll_into_view_if_needed()
