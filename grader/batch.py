@@ -556,8 +556,8 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         except Exception as err:
             raise BatchError(f"the grader image {options.image} is missing: "
                              "`kdlab image build grader`") from err
-        release, config = sandbox.image_pair(docker_client, options.image)
-        if refusal := lab.kernel.refusal(lab.id, release, config):
+        release, kernel_config = sandbox.image_pair(docker_client, options.image)
+        if refusal := lab.kernel.refusal(lab.id, release, kernel_config):
             raise BatchError(f"{refusal}, then the grader image with "
                              "`kdlab image build grader` (nothing was graded)")
         problem = sandbox.check_visible(docker_client, state_dir, options.image)
