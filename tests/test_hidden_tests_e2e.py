@@ -21,27 +21,24 @@ pytestmark = pytest.mark.e2e
 MIN_LINE = 28
 
 
-def _visible_lines() -> set[str]:
-    """Every line of the labs outside their hidden/ folders (shared helpers, boilerplate)."""
-    return {line.strip() for path in LABS.rglob("*")
-            if path.is_file() and "hidden" not in path.relative_to(LABS).parts
-            for line in path.read_text(errors="replace").splitlines()}
+def _visible_text() -> str:
+    """Everything of the labs outside their hidden/ folders (shared helpers, boilerplate)."""
+    return "\n".join(path.read_text(errors="replace") for path in sorted(LABS.rglob("*"))
+                     if path.is_file() and "hidden" not in path.relative_to(LABS).parts)
 
 
 def fingerprints(lab: Lab) -> list[str]:
-    """Lines only the lab's hidden tests and helpers have (code, and the string literals
-    that survive compilation into a helper binary)."""
-    visible = _visible_lines()
+    """Text only the lab's hidden tests and helpers have (code lines, and the string
+    literals that survive compilation into a helper binary): nothing visible contains it."""
+    visible = _visible_text()
     found = []
     for path in sorted(lab.hidden_dir.iterdir()):
         for line in path.read_text().splitlines():
             line = line.strip()
-            if line in visible:
-                continue
             found += re.findall(rf'"([^"%\\]{{{MIN_LINE},}})"', line)
             if len(line) >= MIN_LINE and not line.startswith(("#", "//", "/*", "*")):
                 found.append(line)
-    return sorted(set(found))
+    return sorted({text for text in found if text not in visible})
 
 
 @pytest.fixture(scope="module")
