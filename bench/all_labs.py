@@ -19,8 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader import check, kernel  # noqa: E402
-from grader.lab import discover  # noqa: E402
+from grader.engine import kernel
+from grader.grading import check
+from grader.lab.model import discover
 
 
 def main() -> int:

@@ -9,7 +9,7 @@
    holds). Prints submissions per minute, the time for 100, and the peak
    memory of a submission's container.
 2. Overhead: the same driver graded K times one after the other, by a bare
-   `kdlab check` (grader.check.run) and in a sandbox container (grader.sandbox),
+   `kdlab check` (grader.grading.check.run) and in a sandbox container (grader.batch.sandbox),
    medians side by side, with the sandbox's own phases.
 
 Numbers depend on what else the machine runs: the load average is printed too.
@@ -28,10 +28,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader import batch, check, images, kernel, sandbox  # noqa: E402
-from grader.kernel import cache_root  # noqa: E402
-from tests import variants  # noqa: E402
-from tests.batchcourse import Course  # noqa: E402
+from grader.batch import run as batch
+from grader.batch import sandbox
+from grader.engine import kernel
+from grader.engine.kernel import cache_root
+from grader.grading import check
+from grader.images import build as images
+from tests import variants
+from tests.batchcourse import Course
 
 HELLO = REPO / "labs" / "00-hello"
 

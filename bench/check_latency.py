@@ -19,8 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader import check, kernel  # noqa: E402
-from grader.lab import Lab  # noqa: E402
+from grader.engine import kernel
+from grader.grading import check
+from grader.lab.model import Lab
 
 
 def _measure(lab_dir: Path, runs: int, kvm: str, trace: bool, label: str) -> list[tuple]:

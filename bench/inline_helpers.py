@@ -32,8 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader import check, kernel  # noqa: E402
-from grader.lab import Lab, discover  # noqa: E402
+from grader.engine import kernel
+from grader.grading import check
+from grader.lab.model import Lab, discover
 
 HOT_PATH_LAB = REPO / "labs" / "04-io-views"
 #: What lab 04's reload_rings prints (hidden/probe_timing.c).

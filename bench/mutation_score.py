@@ -26,9 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader import check, kernel  # noqa: E402
-from grader.lab import Lab, discover  # noqa: E402
-from tests import variants  # noqa: E402
+from grader.engine import kernel
+from grader.grading import check
+from grader.lab.model import Lab, discover
+from tests import variants
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ Two traces, both real QEMU output of lab 03's solution (tests/data/trace/):
 - the same with 2,000,000 reads of COUNT added to the load step, written out as
   trace lines, as a driver that polls its BAR in probe makes them.
 
-For each: decoding the trace file (grader.trace.decode), the JSON summary `kdlab
-check --json` carries (grader.timeline.trace_json: groups, bins, marks), and the
+For each: decoding the trace file (grader.evidence.trace.decode), the JSON summary `kdlab
+check --json` carries (grader.evidence.timeline.trace_json: groups, bins, marks), and the
 picture (timeline.figure_html: matplotlib SVG in an <img>), with the bytes it
 adds to the notebook or feedback page. The issue's targets: the hammering case's
 picture renders in under 2 s and adds under 1 MB.
@@ -27,8 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader import timeline, trace  # noqa: E402
-from grader.lab import Lab  # noqa: E402
+from grader.evidence import (
+    timeline,
+    trace,
+)
+from grader.lab.model import Lab
 
 LAB = Lab.load(REPO / "labs" / "03-pci-registers")
 RECORDED = REPO / "tests" / "data" / "trace" / "pci-lab-solution.trace"

@@ -7,7 +7,7 @@ with `grader` importable (PYTHONPATH=<checkout> or `pip install -e .`).
 """
 
 try:
-    from grader.nbgrader_rust import ClearRustSolutions
+    from grader.course.nbgrader_rust import ClearRustSolutions
 except ImportError as err:  # say what to do instead of a bare traceback
     raise SystemExit(
         "kdlab's nbgrader configuration needs the `grader` package: run nbgrader through "

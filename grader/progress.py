@@ -2,7 +2,7 @@
 
 The engine only calls a `Reporter`; what the user sees depends on where it
 runs: a live bar on a terminal, one plain line every few seconds in CI logs,
-an ipywidgets bar in a notebook (grader.jupyter), nothing at all for `--json`.
+an ipywidgets bar in a notebook (grader.course.jupyter), nothing at all for `--json`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A minimal, real nbgrader course for batch-grading tests, built from one lab.
 
-The source notebook follows the course's conventions (grader/course.py): one
+The source notebook follows the course's conventions (grader/course/generate.py): one
 driver cell (`%%kdlab_driver <lab>`, nbgrader solution cell `driver`) and one
 autograder grade cell `test_<name>` per lab test, worth the test's points.
 `nbgrader generate_assignment` (the real one) releases it and records the
@@ -24,8 +24,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from grader.lab import Lab
-from grader.notebook import DRIVER_MAGIC
+from grader.course.notebook import DRIVER_MAGIC
+from grader.lab.model import Lab
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / "build" / "test-courses"
@@ -34,7 +34,7 @@ CONFIG = """\
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "kdlab-test"
 # Solution regions in the driver become a Rust comment (the course itself uses
-# grader.nbgrader_rust; this minimal course keeps to stock nbgrader).
+# grader.course.nbgrader_rust; this minimal course keeps to stock nbgrader).
 c.ClearSolutions.code_stub = {"python": "// TODO: your code here"}
 """
 
@@ -139,7 +139,7 @@ def sandbox_leftovers() -> list[str]:
     For assertions that nothing is left: a failure then says whose container it
     was, in which state, and which batch made it.
     """
-    from grader import sandbox
+    from grader.batch import sandbox
 
     client = sandbox.client()
     label = {"label": sandbox.LABEL}

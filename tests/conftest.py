@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import kernel, toolchain
+from grader.engine import kernel, toolchain
 
 REPO = Path(__file__).resolve().parent.parent
 LABS = REPO / "labs"

@@ -14,7 +14,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from grader.notebook import DRIVER_MAGIC, driver_cells
+from grader.course.notebook import DRIVER_MAGIC, driver_cells
 from tests import variants
 from tests.conftest import REPO, VARIANTS
 

@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from grader import images, labserver, sandbox
+from grader.batch import sandbox
+from grader.images import build as images
+from grader.images import labserver
 from tests.conftest import REPO
 
 SCRATCH = REPO / "build" / "test-lab"

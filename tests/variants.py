@@ -28,7 +28,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from grader.lab import Lab
+from grader.lab.model import Lab
 from tests.conftest import LABS, VARIANTS
 
 #: Lines of context in each patch (diff -u's default): enough to land in one place only.
@@ -91,7 +91,7 @@ def text(lab_id: str, file: str) -> str:
 
 
 def path(lab_id: str, file: str, tmp_dir: Path) -> Path:
-    """Variant `file` on disk, for callers that build from a path (`grader.check.run`).
+    """Variant `file` on disk, for callers that build from a path (`grader.grading.check.run`).
 
     Written as tmp_dir/<variant name>/<the solution's file name>, so that compiler
     messages name the file a student's would, and several variants (or a skeleton)
