@@ -25,11 +25,10 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,31 +147,72 @@ def _labs_without_solutions(labs_dir: Path) -> Iterator[tuple[str, Path]]:
         yield "labs/README.md", readme
 
 
+#: What a release is made from, besides course/: nbgrader's preprocessors (grader/) and
+#: the labs whose skeletons and stubs they put in the notebooks.
+RELEASE_INPUTS = ("course", "grader", "labs")
+#: Course folders that are outputs of nbgrader, not inputs of a release.
+COURSE_OUTPUTS = ("release", "submitted", "autograded", "feedback", "feedback_release")
+RELEASE_STAMP = ".kdlab-release"
+
+
+def _release_digest(repo: Path) -> str:
+    """Identity of what the released course is generated from (see RELEASE_INPUTS)."""
+    digest = hashlib.sha256()
+    for top in RELEASE_INPUTS:
+        leave_out = COURSE_OUTPUTS if top == "course" else ()
+        for arc, path in _tree(repo / top, top, leave_out):
+            if path.suffix == ".db" or path.is_symlink():
+                continue
+            digest.update(f"{arc}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _generate_release(course: Path) -> None:
+    """`nbgrader generate_assignment` for every assignment of `course`, in this process.
+
+    nbgrader's own API (the one formgrader uses) with the course's nbgrader_config.py:
+    one Python start instead of one per assignment, a third of the time.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    api = NbGraderAPI(config=config)
+    for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
+        outcome = api.generate_assignment(assignment, force=True)
+        if not outcome["success"]:
+            raise ImageError(f"nbgrader generate_assignment {assignment} failed on a copy of "
+                             "course/:\n" + (outcome["log"] + outcome.get("error", ""))[-3000:])
+
+
 def course_release(repo: Path, work: Path) -> Path:
     """A directory holding the released course (release/<assignment>/...), made if needed.
 
-    course/release/ is used as it is; otherwise `nbgrader generate_assignment`
-    runs on a copy of course/ (the checkout is left untouched). Without a
-    course yet, the image gets a README pointing at the labs.
+    course/release/ is used as it is; otherwise the assignments are generated on a
+    copy of course/ (the checkout is left untouched), and kept until what they are
+    made from changes (a stamp with the inputs' digest). Without a course yet, the
+    image gets a README pointing at the labs.
     """
     course = repo / "course"
     if (course / "release").is_dir():
         return course
     out = work / "course"
-    shutil.rmtree(out, ignore_errors=True)
-    if (course / "source").is_dir():
-        shutil.copytree(course, out, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
-        for assignment in sorted(p.name for p in (out / "source").iterdir() if p.is_dir()):
-            proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment",
-                                   assignment, "--force"], cwd=out, capture_output=True,
-                                  text=True, check=False)
-            if proc.returncode != 0:
-                raise ImageError(f"nbgrader generate_assignment {assignment} failed on a copy "
-                                 "of course/:\n" + (proc.stdout + proc.stderr)[-3000:])
+    if not (course / "source").is_dir():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        (out / "README.md").write_text("No course has been released into this image; the "
+                                       "labs are in /opt/kdlab/labs.\n")
         return out
-    out.mkdir(parents=True)
-    (out / "README.md").write_text("No course has been released into this image; the labs "
-                                   "are in /opt/kdlab/labs.\n")
+    digest = _release_digest(repo)
+    stamp = out / RELEASE_STAMP
+    if stamp.is_file() and stamp.read_text() == digest:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(course, out, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    _generate_release(out)
+    stamp.write_text(digest)
     return out
 
 
@@ -196,7 +236,8 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
         files += [(arc, path) for arc, path in _tree(release, "build/images/course")
                   if not arc.startswith("build/images/course/source/")
                   and "/submitted/" not in arc and "/autograded/" not in arc
-                  and "/feedback/" not in arc and path.suffix != ".db"]
+                  and "/feedback/" not in arc and path.suffix != ".db"
+                  and path.name != RELEASE_STAMP]
         files.append(("images/lab/start-lab", repo / "images/lab/start-lab"))
     return files
 
@@ -339,9 +380,22 @@ def _follow(stream: Any, tag: str, reporter: Reporter) -> tuple[int, int, str]:
 
 def build(targets: list[str], reporter: Reporter | None = None,
           no_cache: bool = False) -> list[Built]:
-    """Build `targets` (runtime/grader/lab) and what they need, in order."""
+    """Build `targets` (runtime/grader/lab) and what they need, in order.
+
+    The lab image's course release (nbgrader, CPU-bound) is generated while the
+    images before it build (Docker, mostly disk), so neither waits for the other.
+    """
     docker_client = _docker()
-    return [build_image(spec, docker_client, reporter, no_cache) for spec in build_order(targets)]
+    order = build_order(targets)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        release = (pool.submit(course_release, REPO, REPO / "build" / "images")
+                   if any(spec.name == "lab" for spec in order) else None)
+        built = []
+        for spec in order:
+            if spec.name == "lab" and release is not None:
+                release.result()
+            built.append(build_image(spec, docker_client, reporter, no_cache))
+        return built
 
 
 def sizes(wanted: list[str] | None = None) -> dict[str, int]:
