@@ -41,10 +41,11 @@ class Silent:
 class Console:
     """A rich progress bar on a terminal; plain timestamped lines elsewhere (CI logs)."""
 
-    def __init__(self, stream=None, interval_s: float = 10.0) -> None:
+    def __init__(self, stream=None, interval_s: float = 10.0, live: bool | None = None) -> None:
+        """live: a rich bar (default: when the stream is a terminal) or plain lines."""
         self.stream = stream or sys.stderr
         self.interval_s = interval_s
-        self._live = self.stream.isatty()
+        self._live = self.stream.isatty() if live is None else live
         self._bar = None
         self._task = None
         self._title = ""
