@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO))
 from grader.batch import run as batch
 from grader.batch import sandbox
 from grader.engine import kernel
-from grader.engine.kernel import cache_root
 from grader.grading import check
 from grader.images import build as images
+from grader.paths import cache_root
 from tests import variants
 from tests.batchcourse import Course
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.batch.gradebook import FinalScore
+from grader.errors import KdlabError
 
 #: PrairieLearn's documented limit on results.json.
 PRAIRIELEARN_MAX_BYTES = 1_000_000
@@ -47,7 +48,7 @@ LMS_FORMATS = ("canvas", "moodle", "csv")
 CHECK_FORMATS = ("gradescope", "prairielearn", "junit")
 
 
-class ExportError(ValueError):
+class ExportError(KdlabError):
     """An export cannot be made as asked (roster unreadable, a student missing from it)."""
 
 

@@ -32,10 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.errors import KdlabError
+
 TEST_PREFIXES = ("test_", "kdlab_")
 
 
-class GradebookError(RuntimeError):
+class GradebookError(KdlabError):
     """The course's gradebook cannot take this assignment's grades (yet)."""
 
 
@@ -50,6 +52,9 @@ class CourseConfig:
 
 def course_config(course: Path) -> CourseConfig:
     """Read <course>/nbgrader_config.py the way nbgrader does (db_url, course_id)."""
+    if not course.is_dir():
+        raise GradebookError(f"{course} is not a directory (the nbgrader course: --course or "
+                             "$KDLAB_COURSE)")
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader

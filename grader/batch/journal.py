@@ -12,9 +12,10 @@ a gradebook write lost in a kill is simply redone.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
+
+from grader.util import write_atomic
 
 
 def _safe(name: str) -> str:
@@ -42,18 +43,7 @@ class Journal:
 
     def put(self, record: dict) -> None:
         """Durably replace the student's record."""
-        final = self.path(record["student"])
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        with tmp.open("w") as out:
-            json.dump(record, out)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(final)
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(self.path(record["student"]), json.dumps(record), durable=True)
 
     def records(self) -> dict[str, dict]:
         """Every valid record, by student."""

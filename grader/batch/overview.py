@@ -22,8 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 from grader.batch.gradebook import FinalScore
-from grader.batch.report import write_atomic
 from grader.lab.model import Lab
+from grader.util import write_atomic
 
 #: Failure reasons listed (the most common first).
 TOP_REASONS = 12

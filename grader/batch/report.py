@@ -16,8 +16,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
-from pathlib import Path
 
 from grader.course.render import in_cell
 from grader.evidence import timeline
@@ -57,14 +55,6 @@ def csv_text(records: list[dict], test_names: list[str]) -> str:
             record.get("seconds", ""),
         ])
     return out.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` in one step (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _event(event: dict) -> str:

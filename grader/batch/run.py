@@ -48,8 +48,10 @@ from grader.batch import gradebook, sandbox
 from grader.batch import report as batch_report
 from grader.batch.journal import Journal
 from grader.course.notebook import DRIVER_MAGIC, NotebookError, driver_cells, extract_driver
+from grader.errors import KdlabError
 from grader.grading.results import integrity_flags
-from grader.lab.model import Lab, LabError
+from grader.lab.model import Lab, find_lab
+from grader.util import write_atomic
 
 #: Notebooks larger than this are not opened on the grader (a student's notebook is data).
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -57,7 +59,7 @@ MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_MESSAGE_CHARS = 8000
 
 
-class BatchError(RuntimeError):
+class BatchError(KdlabError):
     """The batch cannot start (no course, no lab, no image, gradebook not ready)."""
 
 
@@ -212,17 +214,7 @@ def assignment_lab(options: Options) -> Lab:
     if not lab_id:
         raise BatchError(f"cannot tell which lab {options.assignment!r} is: no {DRIVER_MAGIC} "
                          f"cell in {options.course}/source/{options.assignment}/; pass --lab")
-    if not options.labs.is_dir():
-        raise BatchError(f"{options.labs} is not a directory (the labs, see --labs)")
-    for candidate in [options.labs / lab_id, *sorted(options.labs.iterdir())]:
-        if (candidate / "lab.toml").is_file():
-            try:
-                lab = Lab.load(candidate)
-            except LabError as err:
-                raise BatchError(str(err)) from err
-            if lab.id == lab_id or candidate.name == lab_id:
-                return lab
-    raise BatchError(f"no lab {lab_id!r} in {options.labs}")
+    return find_lab(lab_id, options.labs)
 
 
 def lab_digest(lab: Lab) -> str:
@@ -416,7 +408,7 @@ class _Batch:
         page = (self.options.course / "feedback" / record["student"] / self.options.assignment
                 / f"{record['notebook_id']}.html")
         if not (only_missing and page.exists()):
-            batch_report.write_atomic(page, batch_report.feedback_html(record))
+            write_atomic(page, batch_report.feedback_html(record))
 
     def grade_one(self, pending: Pending) -> dict | None:
         """Grade in a sandbox and record; None when the grader (not the student) failed."""
@@ -610,7 +602,7 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         graded = [item.name for item in lab.graded_items()]
         test_names = graded + [t["name"] for r in summary.records.values()
                                for t in r["result"]["tests"] if t["name"] not in graded]
-        batch_report.write_atomic(summary.csv, batch_report.csv_text(
+        write_atomic(summary.csv, batch_report.csv_text(
             list(summary.records.values()), list(dict.fromkeys(test_names))))
         after_batch(options, lab, config, summary)
         summary.seconds = time.monotonic() - started

@@ -40,6 +40,7 @@ from typing import Any
 from grader import tags
 from grader.engine import initramfs
 from grader.engine.modbuild import BuildResult
+from grader.errors import KdlabError
 from grader.grading import grade
 from grader.grading.results import CheckResult
 from grader.lab.model import Lab
@@ -57,7 +58,7 @@ LABEL = "kdlab.sandbox"
 STDERR_TAIL = 3000
 
 
-class SandboxError(RuntimeError):
+class SandboxError(KdlabError):
     """The sandbox itself could not run (no Docker, no grader image): not the student's fault."""
 
 

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -33,6 +30,7 @@ from pathlib import Path
 
 from grader.engine.kernel import KernelPair
 from grader.evidence.symbolize import Frame, ModuleDebug, Paths, Place, demangle
+from grader.util import run_bounded, write_atomic
 
 #: Output kept from a failed build when rustc gave no diagnostic (linker, Kbuild errors).
 LOG_TAIL_LINES = 40
@@ -232,22 +230,6 @@ def parse_diagnostics(output: str, source_name: str,
     return diagnostics, "\n".join(rest)
 
 
-def _run_limited(cmd: list[str], cwd: Path, timeout: float,
-                 env: dict[str, str]) -> tuple[int | None, str]:
-    """Run cmd in its own process group; on timeout kill the whole group (rustc, make...)."""
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, env={**os.environ, "LC_ALL": "C", **env},
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        return None, out
-
-
 def probe_cache_args(pair: KernelPair) -> list[str]:
     """make arguments that answer Kbuild's compiler probes from the pair's cache.
 
@@ -259,10 +241,7 @@ def probe_cache_args(pair: KernelPair) -> list[str]:
     wrapper = pair.root / f"kdlab-cc-{hashlib.sha256(script).hexdigest()[:12]}"
     if not wrapper.is_file():
         try:
-            tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}")
-            tmp.write_bytes(script)
-            tmp.chmod(0o755)
-            tmp.replace(wrapper)
+            write_atomic(wrapper, script, mode=0o755)
         except OSError:
             return []
     return [f"CC={wrapper}"]
@@ -281,8 +260,8 @@ def build_module(pair: KernelPair, source: Path, module: str, scratch: Path,
     (scratch / "Kbuild").write_text(f"obj-m := {module}.o\n")
     cmd = ["make", "-C", str(pair.tree), f"M={scratch}", "LLVM=1", *probe_cache_args(pair),
            f"KRUSTFLAGS={KRUSTFLAGS}", "modules"]
-    code, output = _run_limited(cmd, scratch, timeout,
-                                {"KDLAB_CC_CACHE": str(pair.root / "cc-probe-cache"),
+    code, output = run_bounded(cmd, scratch, timeout,
+                               {"KDLAB_CC_CACHE": str(pair.root / "cc-probe-cache"),
                                  "KDLAB_CCACHE_DIR": str(pair.root / "ccache")})
     seconds = time.monotonic() - started
     paths = Paths(pair.release, str(pair.tree), f"{module}.rs")

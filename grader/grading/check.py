@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 from grader.engine import initramfs, qemu
-from grader.engine.kernel import KernelPair, cache_root
+from grader.engine.kernel import KernelPair
 from grader.engine.modbuild import BuildResult, build_module
 from grader.evidence import channel, kernlog, timeline, trace
 from grader.evidence.symbolize import ModuleDebug, Paths
 from grader.grading import grade, policy
 from grader.grading.results import CheckResult, Timings
 from grader.lab.model import Lab
+from grader.paths import cache_root
 from grader.progress import Reporter, Silent
 
 #: Seconds of the boot budget kept back for the kernel to start and the VM to end.
@@ -46,9 +47,10 @@ def use_kvm(choice: str) -> bool:
     """'on' demands KVM, 'off' refuses it, 'auto' uses it when /dev/kvm works."""
     if choice == "off":
         return False
-    usable = qemu.kvm_usable(cache_root())
+    usable = qemu.kvm_usable()
     if choice == "on" and not usable:
-        raise RuntimeError("--kvm on: /dev/kvm is missing or does not work here")
+        raise qemu.QemuError("--kvm on: /dev/kvm is missing or does not work here; "
+                             "use --kvm auto (TCG, slower) or run where KVM works")
     return usable
 
 
@@ -144,6 +146,7 @@ def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None
     lab = Lab.load(lab_dir)
     if reason := refusal(lab, pair):
         return refused(lab, reason)
+    use_kvm(kvm)  # a KVM that is demanded but missing stops here, before the build
     scratch = Path(tempfile.mkdtemp(prefix="kdlab-check-")) if workdir is None else workdir
     try:
         built = build(source, pair, scratch, module=lab.module, timeout_s=lab.timeouts.build,

@@ -17,9 +17,9 @@ import pytest
 from grader.batch import run as batch
 from grader.batch import sandbox
 from grader.engine import kernel_export
-from grader.engine.kernel import cache_root
 from grader.images import build as images
 from grader.lab.model import Lab
+from grader.paths import cache_root
 from tests import variants
 from tests.batchcourse import Course, sandbox_leftovers
 from tests.conftest import LABS

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from grader.batch import exports, gradebook, overview, sandbox, similarity
-from grader.batch.report import feedback_html, write_atomic
+from grader.batch.report import feedback_html
 from grader.lab.model import Lab, discover
+from grader.util import write_atomic
 from tests import variants
 from tests.batchcourse import Course
 from tests.conftest import LABS, REPO, VARIANTS
