@@ -35,6 +35,8 @@ from importlib import resources
 from pathlib import Path
 
 from grader import paths
+from grader.engine import toolchain
+from grader.engine.modbuild import build_module
 from grader.errors import KdlabError
 from grader.progress import Reporter, Silent
 
@@ -289,8 +291,6 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
             if course_pair:
                 _point_latest(cache, key)
             return KernelPair.load(final)
-        from grader.engine import toolchain
-
         toolchain.require()
         started = time.monotonic()
         work = cache / "kernels" / f".{key}.partial"
@@ -367,8 +367,6 @@ def _smoke_test(pair: KernelPair, scratch: Path) -> None:
     cache of compiler-probe answers, so later builds are fast even where the
     pair is mounted read-only.
     """
-    from grader.engine.modbuild import build_module
-
     result = build_module(pair, pair.tree / "samples/rust/rust_minimal.rs", "rust_minimal",
                           scratch, timeout=600)
     shutil.rmtree(scratch, ignore_errors=True)

@@ -27,10 +27,26 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
-from grader.engine.kernel import KernelPair
 from grader.evidence.symbolize import Frame, ModuleDebug, Paths, Place, demangle
 from grader.util import run_bounded, write_atomic
+
+
+class BuildTree(Protocol):
+    """What a module is built against: a configured and built kernel tree
+    (grader.engine.kernel.KernelPair is one; this module does not need the rest of it,
+    and kernel.build uses this module to smoke-test a new pair)."""
+
+    @property
+    def root(self) -> Path: ...  # the pair's folder (compiler-probe cache, ccache)
+
+    @property
+    def tree(self) -> Path: ...  # the kernel source and build tree
+
+    @property
+    def release(self) -> str: ...  # its `uname -r`
+
 
 #: Output kept from a failed build when rustc gave no diagnostic (linker, Kbuild errors).
 LOG_TAIL_LINES = 40
@@ -230,7 +246,7 @@ def parse_diagnostics(output: str, source_name: str,
     return diagnostics, "\n".join(rest)
 
 
-def probe_cache_args(pair: KernelPair) -> list[str]:
+def probe_cache_args(pair: BuildTree) -> list[str]:
     """make arguments that answer Kbuild's compiler probes from the pair's cache.
 
     The wrapper script is installed into the pair under a name carrying its content
@@ -247,7 +263,7 @@ def probe_cache_args(pair: KernelPair) -> list[str]:
     return [f"CC={wrapper}"]
 
 
-def build_module(pair: KernelPair, source: Path, module: str, scratch: Path,
+def build_module(pair: BuildTree, source: Path, module: str, scratch: Path,
                  timeout: float = 120.0) -> BuildResult:
     """Build `module.ko` from one Rust source file in `scratch` (which must be empty or new)."""
     started = time.monotonic()
