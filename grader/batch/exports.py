@@ -212,10 +212,10 @@ def fit(doc: dict, limit: int) -> dict:
         slots += [(test, "message") for test in doc.get("tests", [])]
         slots += [(doc["format_errors"], i) for i in range(len(doc.get("format_errors", [])))]
         holder, key = max(slots, key=lambda slot: len(slot[0][slot[1]]), default=(None, None))
-        text = holder[key] if holder is not None else ""
-        if len(text) <= len(marker):
+        if holder is None or len(holder[key]) <= len(marker):
             raise ValueError(f"the result does not fit in {limit} bytes even without its texts")
         # Cutting `excess` characters frees at least `excess` bytes of JSON.
+        text = holder[key]
         holder[key] = text[:max(0, min(len(text) - excess, len(text) - 1) - len(marker))] + marker
     return doc
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from grader import paths
 from grader.batch import gradebook, sandbox
 from grader.batch import report as batch_report
 from grader.batch.journal import Journal
@@ -380,7 +381,7 @@ class _Batch:
         self.labels = {"kdlab.batch": _batch_label(options)}
         self.summary = Summary(options.assignment)
         self._lock = threading.Lock()
-        self.lab_tar = sandbox.lab_archive(lab, _host_cache())
+        self.lab_tar = sandbox.lab_archive(lab, paths.cache_root())
         self.kvm = _kvm()
         self.kernel: Path | None = None
 
@@ -459,11 +460,11 @@ class _Batch:
         for pending in todo:
             if pending.problem:
                 zero = sandbox.zero_result(self.lab, pending.problem, "not started")
-                record = make_record(pending, self.options, self.lab, self.run_id, "no-driver",
-                                     zero, pending.problem)
-                self.record(record)
+                unstarted = make_record(pending, self.options, self.lab, self.run_id, "no-driver",
+                                        zero, pending.problem)
+                self.record(unstarted)
                 self.summary.graded += 1
-                self.progress.finished(pending.student, record)
+                self.progress.finished(pending.student, unstarted)
             else:
                 groups.setdefault(pending.key, []).append(pending)
         if groups:
@@ -496,16 +497,10 @@ def _batch_label(options: Options) -> str:
     return hashlib.sha256(ident).hexdigest()[:16]
 
 
-def _host_cache() -> Path:
-    from grader.engine.kernel import cache_root
-
-    return cache_root()
-
-
 def _kvm() -> bool:
     from grader.engine.qemu import kvm_usable
 
-    return kvm_usable(_host_cache())
+    return kvm_usable()
 
 
 def after_batch(options: Options, lab: Lab, config: gradebook.CourseConfig,

@@ -357,7 +357,7 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         lap("start_s")
 
         on_phase("building")
-        code, out, err = _exec(container, [
+        code, out, stderr = _exec(container, [
             "python3", "-m", "grader.batch.sandbox_worker", "build",
             "--notebook", f"{SUBMISSION}/{sub.notebook}", "--module", lab.module,
             "--timeout", str(lab.timeouts.build), "--out", f"{SCRATCH}/out",
@@ -365,19 +365,19 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         lap("build_s")
         built = _last_json(out)
         if code != 0 or built is None:
-            return _failed(container, watchdog, lab, "build", code, err, limits, phases)
+            return _failed(container, watchdog, lab, "build", code, stderr, limits, phases)
         if built.get("oom_kills"):
             return _out_of_memory(lab, "build", limits, phases)
 
         on_phase("booting")
         container.put_archive(SCRATCH, lab_tar)
-        code, out, err = _exec(container, [
+        code, out, stderr = _exec(container, [
             "python3", "-m", "grader.batch.sandbox_worker", "boot", "--lab", f"{SCRATCH}/lab",
             "--out", f"{SCRATCH}/out", "--kvm", "on" if kvm else "off"])
         lap("boot_s")
         booted = _last_json(out)
         if code != 0 or booted is None or "result" not in booted:
-            return _failed(container, watchdog, lab, "boot", code, err, limits, phases)
+            return _failed(container, watchdog, lab, "boot", code, stderr, limits, phases)
         if booted.get("oom_kills"):
             return _out_of_memory(lab, "boot", limits, phases)
         return Outcome("graded", booted["result"], phases=phases,

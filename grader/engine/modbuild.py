@@ -158,7 +158,8 @@ def link_diagnostics(output: str, obj: Path, paths: Paths) -> list[Diagnostic]:
                                                 BUILD_ERROR, snippet(line_no)))
                     continue
                 name = demangle([symbol])[0]
-                calls = [p for p in (debug.in_source(c) for c in chains) if p] or [None]
+                calls: list[Place | None] = [
+                    p for p in (debug.in_source(c) for c in chains) if p] or [None]
                 for call in dict.fromkeys(calls):
                     line_no = call.line if call else 0
                     found.append(Diagnostic(

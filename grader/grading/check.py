@@ -119,6 +119,7 @@ def boot_and_grade(lab: Lab, built: BuildResult, pair: KernelPair, scratch: Path
     # Crashes are located in the student's source through the module's line tables,
     # while the module is still there (run() removes the scratch after this returns).
     paths = Paths(pair.release, str(pair.tree), f"{lab.module}.rs")
+    assert built.module is not None  # built.ok
     with ModuleDebug(built.module, paths) as debug:
         log = kernlog.analyse(boot.console, paths, debug, lab.module)
     verdict = channel.verify(boot.channel, exited_after_end=not boot.timed_out)

@@ -12,6 +12,8 @@ tests). Trace checks are judged on the host's own record of device accesses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from grader.engine.modbuild import BuildResult
 from grader.evidence import ktap
 from grader.evidence.channel import Verdict
@@ -56,8 +58,8 @@ def _untrusted(verdict: Verdict) -> str:
 def _test_outcome(index: int, item: GradedItem, lab: Lab, build: BuildResult,
                   log: KernelLog | None, verdict: Verdict | None, doc: ktap.TestResult | None,
                   timed_out: bool) -> TestOutcome:
-    base = dict(name=item.name, max_points=item.points, description=item.description,
-                hidden=item.hidden)
+    base: dict[str, Any] = dict(name=item.name, max_points=item.points,
+                                description=item.description, hidden=item.hidden)
     reported = doc.find(item.name) if doc is not None else None
     if verdict is not None and index in verdict.rejected:
         return TestOutcome(status="error", points=0.0, message=_untrusted(verdict), **base)
@@ -80,8 +82,8 @@ def _test_outcome(index: int, item: GradedItem, lab: Lab, build: BuildResult,
 
 def _trace_outcome(item: GradedItem, lab: Lab, build: BuildResult, log: KernelLog | None,
                    trace: Trace | None) -> TestOutcome:
-    base = dict(name=item.name, max_points=item.points, description=item.description,
-                hidden=item.hidden)
+    base: dict[str, Any] = dict(name=item.name, max_points=item.points,
+                                description=item.description, hidden=item.hidden)
     check = next(c for c in lab.trace_checks if c.name == item.name)
     if not build.ok or trace is None:
         reason = _why_unreported(build, log, None, False, lab.timeouts.boot)

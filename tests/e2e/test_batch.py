@@ -30,8 +30,6 @@ from tests import variants
 from tests.batchcourse import REPO, SCRATCH, Course, sandbox_leftovers
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 HELLO = LABS / "00-hello"
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "batch"
 

@@ -26,8 +26,6 @@ from tests import variants
 from tests.batchcourse import SCRATCH, Course
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 HELLO = LABS / "00-hello"
 
 

@@ -24,8 +24,6 @@ from tests import variants
 from tests.batchcourse import Course, sandbox_leftovers
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 HELLO = LABS / "00-hello"
 
 

@@ -19,8 +19,6 @@ from tests import coursekit, variants
 from tests.conftest import LABS
 from tests.e2e import test_browser
 
-pytestmark = pytest.mark.e2e
-
 browser = test_browser.browser
 NOTEBOOKS = ["03-pci-registers", "05-edu-capstone"]
 #: An image the browser could decode has a natural width; a broken one has 0.
