@@ -36,6 +36,7 @@ from typing import Any
 
 from grader.batch.gradebook import FinalScore
 from grader.errors import KdlabError
+from grader.grading.results import Status
 
 #: PrairieLearn's documented limit on results.json.
 PRAIRIELEARN_MAX_BYTES = 1_000_000
@@ -148,7 +149,7 @@ LMS_WRITERS = {"canvas": canvas_csv, "moodle": moodle_csv, "csv": plain_csv}
 # ----------------------------------------------------------------------------- platforms
 
 def _message(test: dict) -> str:
-    return test.get("message") or ("passed" if test.get("status") == "pass" else "")
+    return test.get("message") or ("passed" if test.get("status") == Status.PASS else "")
 
 
 def gradescope(result: dict) -> dict:
@@ -225,9 +226,9 @@ def junit(result: dict) -> str:
     and pytest read): one testsuite for the lab, a testcase per graded item, its points as
     suite properties (testcase has no properties in that schema)."""
     tests = result.get("tests", [])
-    failures = sum(1 for t in tests if t["status"] == "fail")
-    errors = sum(1 for t in tests if t["status"] == "error")
-    skipped = sum(1 for t in tests if t["status"] == "skip")
+    failures = sum(1 for t in tests if t["status"] == Status.FAIL)
+    errors = sum(1 for t in tests if t["status"] == Status.ERROR)
+    skipped = sum(1 for t in tests if t["status"] == Status.SKIP)
     seconds = f"{(result.get('timings') or {}).get('total_s', 0.0):.3f}"
     lab = result.get("lab", "kdlab")
     root = ET.Element("testsuites", name="kdlab", tests=str(len(tests)),
@@ -246,7 +247,8 @@ def junit(result: dict) -> str:
     for test in tests:
         case = ET.SubElement(suite, "testcase", name=test["name"], classname=lab)
         message = test.get("message") or ""
-        tag = {"fail": "failure", "error": "error", "skip": "skipped"}.get(test["status"])
+        tag = {Status.FAIL: "failure", Status.ERROR: "error",
+               Status.SKIP: "skipped"}.get(Status(test["status"]))
         if tag:
             outcome = ET.SubElement(case, tag, message=message.splitlines()[0][:200]
                                     if message else test["status"], type=test["status"])

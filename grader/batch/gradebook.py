@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import KdlabError
+from grader.grading.results import Status
 
 TEST_PREFIXES = ("test_", "kdlab_")
 
@@ -117,7 +118,7 @@ def cell_scores(cells: list[tuple[str, float]], result: dict) -> dict[str, float
 
 def summary_comment(record: dict) -> str:
     result = record.get("result") or {}
-    failing = [t["name"] for t in result.get("tests", []) if t.get("status") != "pass"]
+    failing = [t["name"] for t in result.get("tests", []) if t.get("status") != Status.PASS]
     text = f"kdlab: {result.get('score', 0):g}/{result.get('max_score', 0):g}"
     if record.get("message"):
         text += f" — {record['message']}"

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from grader.batch.gradebook import FinalScore
+from grader.grading.results import Status
 from grader.lab.model import Lab
 from grader.util import write_atomic
 
@@ -62,7 +63,7 @@ def first_failure(record: dict) -> str:
     if str((result.get("boot") or {}).get("status", "")).startswith("timed out"):
         return "hang: the guest stopped responding"
     for test in result.get("tests", []):
-        if test.get("status") != "pass":
+        if test.get("status") != Status.PASS:
             return f"test {test['name']} {test.get('status', 'fail')}ed"
     return ""
 
@@ -140,7 +141,7 @@ def render(assignment: str, lab: Lab, records: dict[str, dict],
     pass_rates = []
     for item in items:
         passed = sum(1 for r in ordered for t in r["result"].get("tests", [])
-                     if t["name"] == item.name and t.get("status") == "pass")
+                     if t["name"] == item.name and t.get("status") == Status.PASS)
         label = f"{item.name} (hidden)" if item.hidden else item.name
         pass_rates.append((label, passed / len(ordered) if ordered else 0.0))
     seconds = sorted(((r["student"], float(r.get("seconds") or 0)) for r in ordered

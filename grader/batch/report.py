@@ -19,6 +19,7 @@ import io
 
 from grader.course.render import in_cell
 from grader.evidence import timeline
+from grader.grading.results import MARKS, Status
 
 #: Kernel log shown in a feedback page (the end, where crashes are).
 FEEDBACK_LOG_LINES = 60
@@ -29,7 +30,7 @@ def _first_problem(record: dict) -> str:
     if record.get("message"):
         return record["message"]
     for test in result.get("tests", []):
-        if test.get("status") != "pass" and test.get("message"):
+        if test.get("status") != Status.PASS and test.get("message"):
             return f"{test['name']}: {test['message'].splitlines()[0]}"
     return ""
 
@@ -106,7 +107,7 @@ def feedback_html(record: dict) -> str:
     esc = html.escape
     rows = []
     for test in result.get("tests", []):
-        mark = {"pass": "✔", "fail": "✘", "skip": "-", "error": "✘"}.get(test["status"], "?")
+        mark = MARKS[Status(test["status"])].symbol
         name = esc(test["name"]) + (" <em>(hidden)</em>" if test.get("hidden") else "")
         message = esc(in_cell(test.get("message") or ""))
         rows.append(f"<tr><td>{mark}</td><td>{name}</td><td>{test['points']:g}/"

@@ -42,7 +42,7 @@ from grader.engine import initramfs
 from grader.engine.modbuild import BuildResult
 from grader.errors import KdlabError
 from grader.grading import grade
-from grader.grading.results import CheckResult
+from grader.grading.results import CheckResult, Status
 from grader.lab.model import Lab
 
 GRADER_IMAGE = tags.image("grader")
@@ -124,7 +124,7 @@ def client() -> Any:
 
 def zero_result(lab: Lab, reason: str, status: str) -> dict:
     """A CheckResult JSON with every test at 0 for `reason` (the sandbox stopped the run)."""
-    tests = grade.not_run(lab, reason, "error")
+    tests = grade.not_run(lab, reason, Status.ERROR)
     return CheckResult(lab.id, tests, BuildResult(False, None, log=reason),
                        boot_status=f"sandbox {status}").to_json()
 

@@ -30,7 +30,7 @@ from grader.engine.modbuild import BuildResult, build_module
 from grader.evidence import channel, kernlog, timeline, trace
 from grader.evidence.symbolize import ModuleDebug, Paths
 from grader.grading import grade, policy
-from grader.grading.results import CheckResult, Timings
+from grader.grading.results import CheckResult, Status, Timings
 from grader.lab.model import Lab
 from grader.paths import cache_root
 from grader.progress import Reporter, Silent
@@ -77,7 +77,7 @@ def refusal(lab: Lab, pair: KernelPair) -> str:
 def refused(lab: Lab, reason: str) -> CheckResult:
     """The result of a check the pair cannot serve: data like any other result (every test
     not run, 0 points, the reason in `refused`), never an exception."""
-    return CheckResult(lab.id, grade.not_run(lab, reason, "skip"), BuildResult(False, None),
+    return CheckResult(lab.id, grade.not_run(lab, reason, Status.SKIP), BuildResult(False, None),
                        boot_status="refused", refused=reason)
 
 

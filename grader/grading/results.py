@@ -7,11 +7,39 @@ widgets, the nbgrader grade cells and batch grading.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from grader.engine.modbuild import BuildResult
 from grader.evidence.kernlog import Event
 
-STATUSES = ("pass", "fail", "skip", "error")
+
+class Status(StrEnum):
+    """How one graded test ended (`status` in `kdlab check --json`)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"  # not run: the kernel pair cannot serve the lab, or the test skipped itself
+    ERROR = "error"  # no trustworthy answer: the module did not build, crashed or hung
+
+
+@dataclass(frozen=True)
+class Mark:
+    """How a status is shown: its word (terminal, notebook, nbgrader feedback), its symbol
+    (the batch's feedback page) and its colour (HTML)."""
+
+    word: str
+    symbol: str
+    colour: str
+
+
+#: The one table of status marks, for every place a status is shown.
+MARKS: dict[Status, Mark] = {
+    Status.PASS: Mark("PASS", "✔", "#1a7f37"),
+    Status.FAIL: Mark("FAIL", "✘", "#cf222e"),
+    Status.ERROR: Mark("ERROR", "✘", "#cf222e"),
+    Status.SKIP: Mark("SKIP", "-", "#9a6700"),
+}
+
 #: Diagnostic codes of the source policy (grader.grading.policy) start with this.
 POLICY_CODE = "kdlab::"
 #: The kernel log kept in a result: enough for feedback, bounded for gradebooks.
@@ -23,7 +51,7 @@ class TestOutcome:
     """One graded test."""
 
     name: str
-    status: str
+    status: Status
     points: float
     max_points: float
     message: str = ""
@@ -104,9 +132,9 @@ class CheckResult:
         for problem in (self.extra.get("channel") or {}).get("problems", []):
             lines.append(f"not trusted: {problem}")
         for test in self.tests:
-            mark = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERR "}[test.status]
-            lines.append(f"  {mark} {test.name} ({test.points:g}/{test.max_points:g})")
-            if test.status != "pass" and test.message:
+            mark = MARKS[test.status].word
+            lines.append(f"  {mark:5} {test.name} ({test.points:g}/{test.max_points:g})")
+            if test.status != Status.PASS and test.message:
                 lines += [f"       {line}" for line in test.message.splitlines()[:8]]
         t = self.timings
         lines.append(f"build {t.build_s:.1f}s, boot+tests {t.boot_s:.1f}s ({self.accel}), "
