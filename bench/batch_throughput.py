@@ -103,7 +103,7 @@ def overhead(runs: int) -> None:
             outcome = sandbox.run(client, sandbox.Submission("bench", folder, "hello.ipynb"),
                                   lab, tar, kernel=export)
             boxed.append(time.monotonic() - started)
-            assert outcome.result and outcome.result["score"] == 6, outcome.message
+            assert outcome.result and outcome.result.score == 6, outcome.message
             phases.append(outcome.phases)
     finally:
         course.remove()

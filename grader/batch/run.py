@@ -50,7 +50,7 @@ from grader.batch import report as batch_report
 from grader.batch.journal import Journal
 from grader.course.notebook import DRIVER_MAGIC, NotebookError, driver_cells, extract_driver
 from grader.errors import KdlabError
-from grader.grading.results import integrity_flags
+from grader.grading.results import CheckResult, integrity_flags
 from grader.lab.model import Lab, find_lab
 from grader.util import write_atomic
 
@@ -309,14 +309,15 @@ def _bounded(result: dict) -> dict:
 
 
 def make_record(pending: Pending, options: Options, lab: Lab, run_id: str, status: str,
-                result: dict, message: str = "", **extra: Any) -> dict:
+                result: CheckResult, message: str = "", **extra: Any) -> dict:
+    data = result.to_json()
     return {
         "student": pending.student, "assignment": options.assignment,
         "notebook": pending.notebook, "notebook_id": Path(pending.notebook).stem,
         "driver_cell_id": pending.driver_cell_id, "lab": lab.id, "key": pending.key,
         "status": status, "message": message, "notes": pending.notes,
-        "flags": integrity_flags(result),
-        "result": _bounded(result), "graded_at": _now(), "run": run_id,
+        "flags": integrity_flags(data),
+        "result": _bounded(data), "graded_at": _now(), "run": run_id,
         "timestamp": pending.timestamp, **extra,
     }
 
@@ -448,7 +449,7 @@ class _Batch:
     def share(self, record: dict, pending: Pending) -> None:
         """Give `pending` (same driver source) the result graded for another student."""
         shared = make_record(pending, self.options, self.lab, self.run_id, record["status"],
-                             json.loads(json.dumps(record["result"])), record["message"],
+                             CheckResult.from_json(record["result"]), record["message"],
                              reused_from=record["student"], seconds=0.0)
         self.record(shared)
         with self._lock:

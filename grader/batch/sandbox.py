@@ -98,7 +98,7 @@ class Outcome:
     """
 
     status: str
-    result: dict | None
+    result: CheckResult | None
     message: str = ""
     phases: dict[str, float] = field(default_factory=dict)
     #: The container's peak memory (build and boot), when the run got that far.
@@ -122,11 +122,11 @@ def client() -> Any:
                            "submission in a container") from err
 
 
-def zero_result(lab: Lab, reason: str, status: str) -> dict:
-    """A CheckResult JSON with every test at 0 for `reason` (the sandbox stopped the run)."""
+def zero_result(lab: Lab, reason: str, status: str) -> CheckResult:
+    """Every test at 0 for `reason` (the sandbox stopped the run)."""
     tests = grade.not_run(lab, reason, Status.ERROR)
     return CheckResult(lab.id, tests, BuildResult(False, None, log=reason),
-                       boot_status=f"sandbox {status}").to_json()
+                       boot_status=f"sandbox {status}")
 
 
 def lab_archive(lab: Lab, cache: Path) -> bytes:
@@ -380,7 +380,7 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
             return _failed(container, watchdog, lab, "boot", code, stderr, limits, phases)
         if booted.get("oom_kills"):
             return _out_of_memory(lab, "boot", limits, phases)
-        return Outcome("graded", booted["result"], phases=phases,
+        return Outcome("graded", CheckResult.from_json(booted["result"]), phases=phases,
                        memory_peak_mb=booted.get("memory_peak_mb"))
     except docker.errors.DockerException as err:
         if watchdog is not None and watchdog.fired:

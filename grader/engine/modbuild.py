@@ -208,6 +208,12 @@ class BuildResult:
             "log": self.log if not self.ok else "",
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> BuildResult:
+        """What `to_json` wrote (the module file itself is not part of it)."""
+        return cls(bool(data["ok"]), None, [Diagnostic(**d) for d in data["diagnostics"]],
+                   data["log"])
+
 
 def parse_diagnostics(output: str, source_name: str,
                       paths: Paths | None = None) -> tuple[list[Diagnostic], str]:

@@ -44,6 +44,9 @@ MARKS: dict[Status, Mark] = {
 POLICY_CODE = "kdlab::"
 #: The kernel log kept in a result: enough for feedback, bounded for gradebooks.
 KERNEL_LOG_LIMIT = 64 * 1024
+#: The keys of a result's JSON that CheckResult's own fields make (the rest is `extra`).
+_OWN_KEYS = frozenset({"lab", "score", "max_score", "tests", "build", "kernel_log", "events",
+                       "boot", "timings", "refused"})
 
 
 @dataclass
@@ -62,6 +65,10 @@ class TestOutcome:
         return {"name": self.name, "status": self.status, "points": self.points,
                 "max_points": self.max_points, "message": self.message,
                 "description": self.description, "hidden": self.hidden}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TestOutcome:
+        return cls(**{**data, "status": Status(data["status"])})
 
 
 @dataclass
@@ -100,6 +107,24 @@ class CheckResult:
     @property
     def max_score(self) -> float:
         return round(sum(t.max_points for t in self.tests), 3)
+
+    @classmethod
+    def from_json(cls, data: dict) -> CheckResult:
+        """The result `to_json` wrote (a sandbox's output, a journal's record): its
+        `to_json` gives `data` back. Keys it does not know stay in `extra`."""
+        boot = data.get("boot") or {}
+        return cls(
+            lab=data["lab"],
+            tests=[TestOutcome.from_json(t) for t in data["tests"]],
+            build=BuildResult.from_json(data["build"]),
+            kernel_log=data.get("kernel_log", ""),
+            events=[Event(**e) for e in data.get("events", [])],
+            timings=Timings(**data.get("timings", {})),
+            accel=boot.get("accel", ""),
+            boot_status=boot.get("status", ""),
+            extra={k: v for k, v in data.items() if k not in _OWN_KEYS},
+            refused=data.get("refused", ""),
+        )
 
     def to_json(self) -> dict:
         log = self.kernel_log

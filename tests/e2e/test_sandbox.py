@@ -78,7 +78,7 @@ def test_container_is_isolated(course, grader_image) -> None:
 
     outcome = _run(course, "iso", (HELLO / "hello.rs").read_text(), grader_image,
                    labels={"kdlab.test": "isolation"}, on_phase=inspect)
-    assert outcome.status == "graded" and outcome.result["score"] == 6
+    assert outcome.status == "graded" and outcome.result.score == 6
     # What the submission cost, measured by the container's own cgroup (QEMU's RAM alone
     # is more than 64 MiB), within the limit.
     assert 64 < outcome.memory_peak_mb <= sandbox.Limits().memory_mb
@@ -116,9 +116,10 @@ def test_the_build_cannot_see_the_tests_that_come_later(course, grader_image) ->
     lab = dataclasses.replace(Lab.load(HELLO), allow=("include-files",))
     outcome = _run(course, "later", leak, grader_image, lab=lab)
     assert outcome.status == "graded"
-    assert outcome.result["score"] == 0
-    assert not outcome.result["build"]["ok"]
-    assert "couldn't read `/scratch/lab/hidden/tests.sh`" in json.dumps(outcome.result["build"])
+    assert outcome.result.score == 0
+    assert not outcome.result.build.ok
+    assert "couldn't read `/scratch/lab/hidden/tests.sh`" in json.dumps(
+        outcome.result.build.to_json())
 
 
 def test_wall_clock_timeout_kills_the_container(course, grader_image) -> None:
@@ -129,8 +130,8 @@ def test_wall_clock_timeout_kills_the_container(course, grader_image) -> None:
     outcome = _run(course, "slow", variants.text("00-hello", "hang_in_init.patch"),
                    grader_image, limits=tight)
     assert outcome.status == "timeout", outcome.phases
-    assert outcome.result["score"] == 0
-    assert "took longer than 4 s" in outcome.result["tests"][0]["message"]
+    assert outcome.result.score == 0
+    assert "took longer than 4 s" in outcome.result.tests[0].message
     assert sandbox_leftovers() == []
 
 
@@ -141,8 +142,8 @@ def test_compile_time_memory_bomb_is_an_oom_zero(course, grader_image) -> None:
         "use kernel::prelude::*;\npub static BIG: [u8; 1 << 32] = [1; 1 << 32];\n", 1)
     outcome = _run(course, "bomb", bomb, grader_image)
     assert outcome.status == "oom", outcome.message
-    assert outcome.result["score"] == 0
-    assert "ran out of memory" in outcome.result["tests"][0]["message"]
+    assert outcome.result.score == 0
+    assert "ran out of memory" in outcome.result.tests[0].message
     assert f"{sandbox.Limits().memory_mb} MB" in outcome.message
 
 

@@ -60,7 +60,7 @@ def test_a_single_unmatched_cell_gets_the_total() -> None:
 
 
 def test_zero_result_names_the_reason_for_every_test() -> None:
-    result = sandbox.zero_result(HELLO, "the sandbox ran out of time", "timeout")
+    result = sandbox.zero_result(HELLO, "the sandbox ran out of time", "timeout").to_json()
     assert result["score"] == 0 and result["max_score"] == HELLO.max_score
     assert all("the sandbox ran out of time" in t["message"] for t in result["tests"])
     assert [t["name"] for t in result["tests"]] == [i.name for i in HELLO.graded_items()]
@@ -70,7 +70,7 @@ def test_zero_result_names_the_reason_for_every_test() -> None:
 def test_every_grade_cell_of_every_lab_gets_a_score_from_a_zero_record(lab: Lab) -> None:
     """A stopped run (timeout, out of memory) still scores every grade cell the course has,
     trace checks included, and its record's maximum is the lab's."""
-    result = sandbox.zero_result(lab, "the sandbox ran out of memory", "oom")
+    result = sandbox.zero_result(lab, "the sandbox ran out of memory", "oom").to_json()
     assert result["max_score"] == lab.max_score
     cells = [(c["metadata"]["nbgrader"]["grade_id"], c["metadata"]["nbgrader"]["points"])
              for c in course.notebook(lab)["cells"]

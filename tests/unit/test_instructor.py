@@ -278,7 +278,7 @@ def test_prairielearn_results_follow_its_field_list_and_fit_in_1_mb() -> None:
 
 
 def test_prairielearn_compile_errors_are_not_gradable_but_policy_refusals_are() -> None:
-    broken = sandbox.zero_result(HELLO, "did not build", "graded")
+    broken = sandbox.zero_result(HELLO, "did not build", "graded").to_json()
     broken["build"]["diagnostics"] = [{"level": "error", "message": "expected `;`",
                                        "code": "", "rendered": "error: expected `;`"}]
     doc = exports.prairielearn(broken)
