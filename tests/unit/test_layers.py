@@ -10,6 +10,7 @@ its place here, or this test fails and says so.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -108,3 +109,13 @@ def test_the_check_finds_a_cycle_and_an_upward_import() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) == []
     assert RANK[_part("grader.cli.main")] > RANK[_part("grader.engine.kernel")]
+
+
+def test_the_architecture_page_has_one_line_per_module() -> None:
+    """docs/architecture.md names every module of grader/ (and no module that is gone)."""
+    page = (REPO / "docs" / "architecture.md").read_text()
+    listed = set(re.findall(r"^\| `([\w/]+)` \|", page, re.M))
+    modules = {str(p.relative_to(GRADER).with_suffix("")) for p in GRADER.rglob("*.py")
+               if p.name != "__init__.py"}
+    assert listed == modules, (f"missing: {sorted(modules - listed)}; "
+                               f"gone: {sorted(listed - modules)}")
