@@ -71,8 +71,8 @@ def throughput(count: int, jobs: int) -> None:
         print(f"throughput: {count} submissions in {seconds:.0f} s with {used} containers in "
               f"parallel = {per_min:.1f}/min; 100 submissions would take "
               f"{100 / per_min:.1f} min (target <= 3 min). Load average at start {load:.1f}.")
-        peaks = [r["memory_peak_mb"] for r in summary.records.values()
-                 if r.get("memory_peak_mb") is not None]
+        peaks = [r.memory_peak_mb for r in summary.records.values()
+                 if r.memory_peak_mb is not None]
         if peaks:
             print(f"peak memory per submission graded (container cgroup): median "
                   f"{statistics.median(peaks):.0f} MiB, max {max(peaks):.0f} MiB "

@@ -15,10 +15,12 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.batch import exports, gradebook, overview, sandbox, similarity
+from grader.batch.journal import GradeRecord
 from grader.batch.report import feedback_html
 from grader.lab.model import Lab, discover
 from grader.util import write_atomic
@@ -135,11 +137,11 @@ def _result(lab: Lab, failing: dict[str, str] | None = None, **extra: object) ->
 
 
 def _record(student: str, result: dict, timestamp: str = "2026-01-15 12:00:00 UTC",
-            **extra: object) -> dict:
-    return {"student": student, "assignment": "00-hello", "notebook": "00-hello.ipynb",
-            "notebook_id": "00-hello", "driver_cell_id": "driver", "status": "graded",
-            "message": "", "flags": [], "result": result, "timestamp": timestamp,
-            "seconds": 20.0, **extra}
+            **extra: Any) -> GradeRecord:
+    return GradeRecord(**{
+        "student": student, "assignment": "00-hello", "notebook": "00-hello.ipynb",
+        "notebook_id": "00-hello", "driver_cell_id": "driver", "status": "graded",
+        "result": result, "timestamp": timestamp, "seconds": 20.0, **extra})
 
 
 # ----------------------------------------------------------------------------- grades out
@@ -339,7 +341,7 @@ def test_junit_xml_follows_the_junit_10_schema_and_junitparser_reads_it() -> Non
 
 # ----------------------------------------------------------------------------- overview
 
-def _class_records() -> dict[str, dict]:
+def _class_records() -> dict[str, GradeRecord]:
     panic = _result(HELLO, {i.name: "not run: panic" for i in HELLO.graded_items()})
     panic["events"] = [{"kind": "rust_panic", "summary": "Rust code panicked in the kernel",
                         "function": "hello::init", "phase": "module load", "detail": "x"}]
@@ -374,7 +376,7 @@ def _write_overview(folder: Path) -> Path:
     """The overview of a class beside its feedback pages, as a course lays them out."""
     records = _class_records()
     for record in records.values():
-        write_atomic(folder / "feedback" / record["student"] / "00-hello" / "00-hello.html",
+        write_atomic(folder / "feedback" / record.student / "00-hello" / "00-hello.html",
                      feedback_html(record))
     late = gradebook.FinalScore("ann", 6.0, 6.0, 6.0, "2026-01-16T12:00:00", 86400.0)
     return overview.write(folder / "kdlab" / "00-hello" / "index.html", "00-hello", HELLO,
