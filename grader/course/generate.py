@@ -78,8 +78,6 @@ def lab_problems(lab_dir: Path, pair: kernel.KernelPair | None = None) -> list[s
     return problems
 
 
-
-
 # -- cells -----------------------------------------------------------------------------------
 
 

@@ -231,7 +231,6 @@ def _converse(proc: subprocess.Popen, host: socket.socket, channel: Conversation
     return bytes(out)
 
 
-
 def run(spec: RunSpec, output_limit: int = 4 << 20) -> RunOutput:
     """Boot once; never raises for guest behaviour, only when QEMU cannot start at all."""
     if shutil.which(MACHINES[spec.arch].qemu) is None:
