@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("course",),  # notebooks and their rendering
     ("batch",),  # a class's submissions in sandboxes, gradebook, reports
     ("images",),  # Docker images and the student lab server
+    ("hub", "cluster"),  # JupyterHub and Dask grading (subsystems that land later)
     ("cli",),  # the kdlab command
 ]
 RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}
