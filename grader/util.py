@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None,
@@ -38,9 +39,9 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None,
             os.close(fd)
 
 
-def start_group(cmd: list[str], **popen: object) -> subprocess.Popen:
+def start_group(cmd: list[str], **popen: Any) -> subprocess.Popen:
     """Start `cmd` as the leader of a new process group (see kill_group)."""
-    return subprocess.Popen(cmd, start_new_session=True, **popen)  # type: ignore[call-overload]
+    return subprocess.Popen(cmd, start_new_session=True, **popen)
 
 
 def kill_group(proc: subprocess.Popen) -> None:
