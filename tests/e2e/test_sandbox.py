@@ -161,5 +161,6 @@ def test_parallel_sandboxes_do_not_share_scratch(course, grader_image) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes["p1"].result["score"] == 6
-    assert outcomes["p2"].result["score"] == 1
+    first, second = outcomes["p1"].result, outcomes["p2"].result
+    assert first is not None and first.score == 6
+    assert second is not None and second.score == 1
