@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO))
 from grader.batch import run as batch
 from grader.batch import sandbox
 from grader.engine import kernel
-from grader.engine.kernel import cache_root
 from grader.grading import check
 from grader.images import build as images
+from grader.paths import cache_root
 from tests import variants
 from tests.batchcourse import Course
 
@@ -71,8 +71,8 @@ def throughput(count: int, jobs: int) -> None:
         print(f"throughput: {count} submissions in {seconds:.0f} s with {used} containers in "
               f"parallel = {per_min:.1f}/min; 100 submissions would take "
               f"{100 / per_min:.1f} min (target <= 3 min). Load average at start {load:.1f}.")
-        peaks = [r["memory_peak_mb"] for r in summary.records.values()
-                 if r.get("memory_peak_mb") is not None]
+        peaks = [r.memory_peak_mb for r in summary.records.values()
+                 if r.memory_peak_mb is not None]
         if peaks:
             print(f"peak memory per submission graded (container cgroup): median "
                   f"{statistics.median(peaks):.0f} MiB, max {max(peaks):.0f} MiB "
@@ -103,7 +103,7 @@ def overhead(runs: int) -> None:
             outcome = sandbox.run(client, sandbox.Submission("bench", folder, "hello.ipynb"),
                                   lab, tar, kernel=export)
             boxed.append(time.monotonic() - started)
-            assert outcome.result and outcome.result["score"] == 6, outcome.message
+            assert outcome.result and outcome.result.score == 6, outcome.message
             phases.append(outcome.phases)
     finally:
         course.remove()

@@ -15,3 +15,7 @@ class KdlabError(Exception):
     """A problem the user can fix; `str(error)` says how. `exit_code` is the CLI's."""
 
     exit_code: int = 2
+
+
+class UsageError(KdlabError):
+    """The command line names something that is not there (a file, a lab)."""

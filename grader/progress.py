@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Reporter(Protocol):
@@ -46,8 +46,8 @@ class Console:
         self.stream = stream or sys.stderr
         self.interval_s = interval_s
         self._live = self.stream.isatty() if live is None else live
-        self._bar = None
-        self._task = None
+        self._bar: Any = None  # a rich Progress while a live bar is shown
+        self._task: Any = None
         self._title = ""
         self._total: int | None = None
         self._started = 0.0

@@ -11,7 +11,7 @@ uses the same set.
 
 from __future__ import annotations
 
-import os
+from grader import paths
 
 SUITE = "trixie"
 DEFAULT_NAMESPACE = "kdlab"
@@ -19,7 +19,7 @@ DEFAULT_NAMESPACE = "kdlab"
 
 def namespace() -> str:
     """The image namespace in force (KDLAB_IMAGE_NS, else kdlab)."""
-    return os.environ.get("KDLAB_IMAGE_NS") or DEFAULT_NAMESPACE
+    return paths.image_namespace() or DEFAULT_NAMESPACE
 
 
 def image(name: str) -> str:

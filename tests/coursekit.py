@@ -11,8 +11,12 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from grader.course.notebook import DRIVER_MAGIC, driver_cells
 from tests import variants
@@ -23,6 +27,8 @@ SCRATCH = REPO / "build"
 ARTIFACTS = REPO / "build" / "artifacts"
 #: Seconds one nbgrader command may take (autograde runs one engine check per submission).
 NBGRADER_TIMEOUT_S = 1800
+#: Wall-clock seconds of each nbgrader step, printed at the end (figures for the report).
+TIMINGS: dict[str, float] = {}
 
 
 def assignments() -> list[str]:
@@ -112,3 +118,29 @@ def save_artifact(path: Path, name: str) -> Path:
     target = ARTIFACTS / name
     shutil.copy2(path, target)
     return target
+
+
+# -- fixtures of the course tests (a pytest plugin: tests/conftest.py loads it) --------
+
+
+@pytest.fixture(scope="module")
+def nbgrader_course() -> Iterator[Path]:
+    """A scratch copy of the course for one test module."""
+    path = copy_course("nbgrader")
+    yield path
+    remove_copy(path)
+    if TIMINGS:
+        print("\nnbgrader step timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items()))
+
+
+@pytest.fixture(scope="module")
+def released(nbgrader_course: Path) -> dict[str, dict]:
+    """Every assignment released once by nbgrader's generate_assignment (its API)."""
+    started = time.monotonic()
+    nbgrader_api = api(nbgrader_course)
+    for assignment in assignments():
+        outcome = nbgrader_api.generate_assignment(assignment, force=True)
+        assert outcome["success"], outcome["log"] + outcome.get("error", "")
+    TIMINGS["generate_assignment (all)"] = time.monotonic() - started
+    return {a: read_notebook(nbgrader_course / "release" / a / f"{a}.ipynb")
+            for a in assignments()}

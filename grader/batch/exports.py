@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.batch.gradebook import FinalScore
+from grader.errors import KdlabError
+from grader.grading.results import Status
 
 #: PrairieLearn's documented limit on results.json.
 PRAIRIELEARN_MAX_BYTES = 1_000_000
@@ -47,7 +49,7 @@ LMS_FORMATS = ("canvas", "moodle", "csv")
 CHECK_FORMATS = ("gradescope", "prairielearn", "junit")
 
 
-class ExportError(ValueError):
+class ExportError(KdlabError):
     """An export cannot be made as asked (roster unreadable, a student missing from it)."""
 
 
@@ -147,7 +149,7 @@ LMS_WRITERS = {"canvas": canvas_csv, "moodle": moodle_csv, "csv": plain_csv}
 # ----------------------------------------------------------------------------- platforms
 
 def _message(test: dict) -> str:
-    return test.get("message") or ("passed" if test.get("status") == "pass" else "")
+    return test.get("message") or ("passed" if test.get("status") == Status.PASS else "")
 
 
 def gradescope(result: dict) -> dict:
@@ -211,10 +213,10 @@ def fit(doc: dict, limit: int) -> dict:
         slots += [(test, "message") for test in doc.get("tests", [])]
         slots += [(doc["format_errors"], i) for i in range(len(doc.get("format_errors", [])))]
         holder, key = max(slots, key=lambda slot: len(slot[0][slot[1]]), default=(None, None))
-        text = holder[key] if holder is not None else ""
-        if len(text) <= len(marker):
+        if holder is None or len(holder[key]) <= len(marker):
             raise ValueError(f"the result does not fit in {limit} bytes even without its texts")
         # Cutting `excess` characters frees at least `excess` bytes of JSON.
+        text = holder[key]
         holder[key] = text[:max(0, min(len(text) - excess, len(text) - 1) - len(marker))] + marker
     return doc
 
@@ -224,9 +226,9 @@ def junit(result: dict) -> str:
     and pytest read): one testsuite for the lab, a testcase per graded item, its points as
     suite properties (testcase has no properties in that schema)."""
     tests = result.get("tests", [])
-    failures = sum(1 for t in tests if t["status"] == "fail")
-    errors = sum(1 for t in tests if t["status"] == "error")
-    skipped = sum(1 for t in tests if t["status"] == "skip")
+    failures = sum(1 for t in tests if t["status"] == Status.FAIL)
+    errors = sum(1 for t in tests if t["status"] == Status.ERROR)
+    skipped = sum(1 for t in tests if t["status"] == Status.SKIP)
     seconds = f"{(result.get('timings') or {}).get('total_s', 0.0):.3f}"
     lab = result.get("lab", "kdlab")
     root = ET.Element("testsuites", name="kdlab", tests=str(len(tests)),
@@ -245,7 +247,8 @@ def junit(result: dict) -> str:
     for test in tests:
         case = ET.SubElement(suite, "testcase", name=test["name"], classname=lab)
         message = test.get("message") or ""
-        tag = {"fail": "failure", "error": "error", "skip": "skipped"}.get(test["status"])
+        tag = {Status.FAIL: "failure", Status.ERROR: "error",
+               Status.SKIP: "skipped"}.get(Status(test["status"]))
         if tag:
             outcome = ET.SubElement(case, tag, message=message.splitlines()[0][:200]
                                     if message else test["status"], type=test["status"])

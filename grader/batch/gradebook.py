@@ -32,10 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.batch.journal import GradeRecord
+from grader.errors import KdlabError
+from grader.grading.results import Status
+
 TEST_PREFIXES = ("test_", "kdlab_")
 
 
-class GradebookError(RuntimeError):
+class GradebookError(KdlabError):
     """The course's gradebook cannot take this assignment's grades (yet)."""
 
 
@@ -50,6 +54,9 @@ class CourseConfig:
 
 def course_config(course: Path) -> CourseConfig:
     """Read <course>/nbgrader_config.py the way nbgrader does (db_url, course_id)."""
+    if not course.is_dir():
+        raise GradebookError(f"{course} is not a directory (the nbgrader course: --course or "
+                             "$KDLAB_COURSE)")
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
@@ -110,12 +117,12 @@ def cell_scores(cells: list[tuple[str, float]], result: dict) -> dict[str, float
     return scores
 
 
-def summary_comment(record: dict) -> str:
-    result = record.get("result") or {}
-    failing = [t["name"] for t in result.get("tests", []) if t.get("status") != "pass"]
+def summary_comment(record: GradeRecord) -> str:
+    result = record.result
+    failing = [t["name"] for t in result.get("tests", []) if t.get("status") != Status.PASS]
     text = f"kdlab: {result.get('score', 0):g}/{result.get('max_score', 0):g}"
-    if record.get("message"):
-        text += f" — {record['message']}"
+    if record.message:
+        text += f" — {record.message}"
     if failing:
         text += f"; not passed: {', '.join(failing)}"
     return text
@@ -140,23 +147,23 @@ def check_assignment(db_url: str, course_id: str, assignment: str) -> list[str]:
         return [nb.name for nb in found.notebooks]
 
 
-def apply(gb: Any, record: dict, assignment: str, plugin: Any = None) -> list[str]:
+def apply(gb: Any, record: GradeRecord, assignment: str, plugin: Any = None) -> list[str]:
     """Write one record's scores and, with a late-submission `plugin`, its late penalty;
     returns warnings (cells no test matched)."""
-    student, notebook = record["student"], record["notebook_id"]
+    student, notebook = record.student, record.notebook_id
     gb.update_or_create_student(student)
-    kwargs = {"timestamp": record["timestamp"]} if record.get("timestamp") else {}
+    kwargs = {"timestamp": record.timestamp} if record.timestamp else {}
     submission = gb.update_or_create_submission(assignment, student, **kwargs)
     nb = gb.find_notebook(notebook, assignment)
     manual = {cell.name for cell in nb.solution_cells}
     cells = [(c.name, c.max_score) for c in nb.grade_cells
              if c.cell_type == "code" and c.name not in manual]
-    scores = cell_scores(cells, record["result"])
+    scores = cell_scores(cells, record.result)
     for name, score in scores.items():
         grade = gb.find_grade(name, notebook, assignment, student)
         grade.auto_score = score
         grade.needs_manual_grade = grade.manual_score is not None
-    driver_cell = record.get("driver_cell_id")
+    driver_cell = record.driver_cell_id
     if driver_cell and driver_cell in manual:
         gb.find_comment(driver_cell, notebook, assignment, student).auto_comment = \
             summary_comment(record)
@@ -220,9 +227,9 @@ class GradebookWriter(threading.Thread):
         self.errors: dict[str, str] = {}
         self.warnings: list[str] = []
         self.written: set[str] = set()
-        self._queue: queue.Queue[dict | None] = queue.Queue()
+        self._queue: queue.Queue[GradeRecord | None] = queue.Queue()
 
-    def submit(self, record: dict) -> None:
+    def submit(self, record: GradeRecord) -> None:
         self._queue.put(record)
 
     def finish(self) -> None:
@@ -241,8 +248,8 @@ class GradebookWriter(threading.Thread):
             while (record := self._queue.get()) is not None:
                 try:
                     self.warnings += apply(gb, record, self.assignment, self.plugin)
-                    self.written.add(record["student"])
-                    self.errors.pop(record["student"], None)
+                    self.written.add(record.student)
+                    self.errors.pop(record.student, None)
                 except Exception as err:  # one bad record must not stop the others
                     gb.db.rollback()
-                    self.errors[record["student"]] = f"{type(err).__name__}: {err}"
+                    self.errors[record.student] = f"{type(err).__name__}: {err}"

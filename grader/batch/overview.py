@@ -22,8 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 from grader.batch.gradebook import FinalScore
-from grader.batch.report import write_atomic
+from grader.batch.journal import GradeRecord
+from grader.grading.results import Status
 from grader.lab.model import Lab
+from grader.util import write_atomic
 
 #: Failure reasons listed (the most common first).
 TOP_REASONS = 12
@@ -31,18 +33,18 @@ TOP_REASONS = 12
 LINKS_PER_REASON = 20
 
 
-def first_failure(record: dict) -> str:
+def first_failure(record: GradeRecord) -> str:
     """The first thing that went wrong in a submission, worded to group alike ones.
 
     The earliest step decides: no driver, a stopped sandbox, the build (its first
     error's code), the kernel (the first fatal event's kind, with its function, or
     the step that hung), then the first test that did not pass. "" for a full score.
     """
-    result = record.get("result") or {}
-    if record.get("status") == "no-driver":
+    result = record.result
+    if record.status == "no-driver":
         return "no driver cell"
-    if record.get("status") in ("timeout", "oom"):
-        return f"sandbox stopped: {record['status']}"
+    if record.status in ("timeout", "oom"):
+        return f"sandbox stopped: {record.status}"
     build = result.get("build") or {}
     if not build.get("ok", True):
         errors = [d for d in build.get("diagnostics", []) if d.get("level") == "error"]
@@ -62,7 +64,7 @@ def first_failure(record: dict) -> str:
     if str((result.get("boot") or {}).get("status", "")).startswith("timed out"):
         return "hang: the guest stopped responding"
     for test in result.get("tests", []):
-        if test.get("status") != "pass":
+        if test.get("status") != Status.PASS:
             return f"test {test['name']} {test.get('status', 'fail')}ed"
     return ""
 
@@ -114,40 +116,40 @@ def _figures(scores: list[float], max_score: float, pass_rates: list[tuple[str, 
     return plots
 
 
-def _feedback_link(record: dict) -> str:
+def _feedback_link(record: GradeRecord) -> str:
     """The student's feedback page, relative to <course>/kdlab/<assignment>/."""
-    student = html.escape(record["student"])
-    if not record.get("notebook_id"):
+    student = html.escape(record.student)
+    if not record.notebook_id:
         return student
-    href = (f"../../feedback/{record['student']}/{record['assignment']}/"
-            f"{record['notebook_id']}.html")
+    href = (f"../../feedback/{record.student}/{record.assignment}/"
+            f"{record.notebook_id}.html")
     return f"<a class='student' href='{html.escape(href, quote=True)}'>{student}</a>"
 
 
-def render(assignment: str, lab: Lab, records: dict[str, dict],
+def render(assignment: str, lab: Lab, records: dict[str, GradeRecord],
            final: dict[str, FinalScore]) -> str:
     """The overview page's HTML; `final` are the gradebook's scores (may lack students)."""
     esc = html.escape
     ordered = [records[s] for s in sorted(records)]
     max_score = lab.max_score
 
-    def score_of(record: dict) -> float:
-        done = final.get(record["student"])
-        return done.score if done else float(record["result"].get("score", 0))
+    def score_of(record: GradeRecord) -> float:
+        done = final.get(record.student)
+        return done.score if done else record.score
 
     scores = [score_of(r) for r in ordered]
     items = lab.graded_items()
     pass_rates = []
     for item in items:
-        passed = sum(1 for r in ordered for t in r["result"].get("tests", [])
-                     if t["name"] == item.name and t.get("status") == "pass")
+        passed = sum(1 for r in ordered for t in r.result.get("tests", [])
+                     if t["name"] == item.name and t.get("status") == Status.PASS)
         label = f"{item.name} (hidden)" if item.hidden else item.name
         pass_rates.append((label, passed / len(ordered) if ordered else 0.0))
-    seconds = sorted(((r["student"], float(r.get("seconds") or 0)) for r in ordered
-                      if not r.get("reused_from")), key=lambda pair: -pair[1])
+    seconds = sorted(((r.student, float(r.seconds or 0)) for r in ordered
+                      if not r.reused_from), key=lambda pair: -pair[1])
     plots = _figures(scores, max_score, pass_rates, seconds)
 
-    reasons: dict[str, list[dict]] = {}
+    reasons: dict[str, list[GradeRecord]] = {}
     for record in ordered:
         if reason := first_failure(record):
             reasons.setdefault(reason, []).append(record)
@@ -162,17 +164,17 @@ def render(assignment: str, lab: Lab, records: dict[str, dict],
 
     student_rows = []
     for record, score in zip(ordered, scores, strict=True):
-        done = final.get(record["student"])
+        done = final.get(record.student)
         late = (f"-{done.late_submission_penalty:g} ({done.seconds_late / 3600:.1f} h late)"
                 if done and done.late_submission_penalty else "")
-        previous = (record.get("previous") or {}).get("score")
+        previous = (record.previous or {}).get("score")
         student_rows.append(
             f"<tr><td>{_feedback_link(record)}</td><td>{score:g}</td><td>{esc(late)}</td>"
             f"<td>{'' if previous is None else f'{previous:g}'}</td>"
-            f"<td>{esc(record.get('status', ''))}</td><td>{esc(first_failure(record))}</td>"
-            f"<td>{float(record.get('seconds') or 0):.1f}</td>"
-            f"<td>{esc('; '.join(record.get('flags', [])))}</td></tr>")
-    flagged = [r for r in ordered if r.get("flags")]
+            f"<td>{esc(record.status)}</td><td>{esc(first_failure(record))}</td>"
+            f"<td>{float(record.seconds or 0):.1f}</td>"
+            f"<td>{esc('; '.join(record.flags))}</td></tr>")
+    flagged = [r for r in ordered if r.flags]
     mean = sum(scores) / len(scores) if scores else 0.0
     passed_all = sum(1 for s in scores if s >= max_score)
     graded_seconds = [s for _, s in seconds]
@@ -200,7 +202,7 @@ def render(assignment: str, lab: Lab, records: dict[str, dict],
         "<h2 class='flag'>Integrity flags</h2>",
         "<table id='flags'>" + "".join(
             f"<tr><td>{_feedback_link(r)}</td><td class='flag'>"
-            f"{'<br>'.join(esc(f) for f in r['flags'])}</td></tr>" for r in flagged)
+            f"{'<br>'.join(esc(f) for f in r.flags)}</td></tr>" for r in flagged)
         + "</table>" if flagged else "<p id='flags'>No result carries an integrity flag.</p>",
         "<h2>Students</h2>",
         "<table id='students'><tr><th>student</th><th>score</th><th>late penalty</th>"
@@ -211,7 +213,7 @@ def render(assignment: str, lab: Lab, records: dict[str, dict],
     return "\n".join(parts)
 
 
-def write(path: Path, assignment: str, lab: Lab, records: dict[str, dict],
+def write(path: Path, assignment: str, lab: Lab, records: dict[str, GradeRecord],
           final: dict[str, FinalScore]) -> Path:
     """Write the page atomically to `path` (<course>/kdlab/<assignment>/index.html: its
     links to the feedback pages are relative to there); returns the path."""

@@ -16,55 +16,46 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
-from pathlib import Path
 
+from grader.batch.journal import GradeRecord
 from grader.course.render import in_cell
 from grader.evidence import timeline
+from grader.grading.results import MARKS, Status
 
 #: Kernel log shown in a feedback page (the end, where crashes are).
 FEEDBACK_LOG_LINES = 60
 
 
-def _first_problem(record: dict) -> str:
-    result = record.get("result") or {}
-    if record.get("message"):
-        return record["message"]
-    for test in result.get("tests", []):
-        if test.get("status") != "pass" and test.get("message"):
+def _first_problem(record: GradeRecord) -> str:
+    if record.message:
+        return record.message
+    for test in record.result.get("tests", []):
+        if test.get("status") != Status.PASS and test.get("message"):
             return f"{test['name']}: {test['message'].splitlines()[0]}"
     return ""
 
 
-def csv_text(records: list[dict], test_names: list[str]) -> str:
+def csv_text(records: list[GradeRecord], test_names: list[str]) -> str:
     """The CSV export: one row per submission, one column per test."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["student", "assignment", "notebook", "status", "score", "max_score",
                      *test_names, "build_ok", "boot", "first_problem", "flags",
                      "graded_at", "seconds"])
-    for record in sorted(records, key=lambda r: r["student"]):
-        result = record.get("result") or {}
+    for record in sorted(records, key=lambda r: r.student):
+        result = record.result
         points = {t["name"]: t["points"] for t in result.get("tests", [])}
         writer.writerow([
-            record["student"], record["assignment"], record.get("notebook", ""),
-            record["status"], result.get("score", ""), result.get("max_score", ""),
+            record.student, record.assignment, record.notebook,
+            record.status, result.get("score", ""), result.get("max_score", ""),
             *(points.get(name, "") for name in test_names),
             (result.get("build") or {}).get("ok", ""), (result.get("boot") or {}).get(
                 "status", ""),
-            _first_problem(record)[:300], "; ".join(record.get("flags", []))[:300],
-            record.get("graded_at", ""),
-            record.get("seconds", ""),
+            _first_problem(record)[:300], "; ".join(record.flags)[:300],
+            record.graded_at,
+            "" if record.seconds is None else record.seconds,
         ])
     return out.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` in one step (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _event(event: dict) -> str:
@@ -110,31 +101,31 @@ def trace_section(result: dict) -> str:
             "</details>")
 
 
-def feedback_html(record: dict) -> str:
+def feedback_html(record: GradeRecord) -> str:
     """A self-contained feedback page for one submission."""
-    result = record.get("result") or {}
+    result = record.result
     esc = html.escape
     rows = []
     for test in result.get("tests", []):
-        mark = {"pass": "✔", "fail": "✘", "skip": "-", "error": "✘"}.get(test["status"], "?")
+        mark = MARKS[Status(test["status"])].symbol
         name = esc(test["name"]) + (" <em>(hidden)</em>" if test.get("hidden") else "")
         message = esc(in_cell(test.get("message") or ""))
         rows.append(f"<tr><td>{mark}</td><td>{name}</td><td>{test['points']:g}/"
                     f"{test['max_points']:g}</td><td><pre>{message}</pre></td></tr>")
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{esc(record['assignment'])}: feedback for {esc(record['student'])}</title>",
+        f"<title>{esc(record.assignment)}: feedback for {esc(record.student)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.3em}"
         "pre{white-space:pre-wrap;margin:0}table{border-collapse:collapse}"
         "tr{border-bottom:1px solid #ddd}</style></head><body>",
-        f"<h1>{esc(record['assignment'])} — {result.get('score', 0):g} / "
+        f"<h1>{esc(record.assignment)} — {result.get('score', 0):g} / "
         f"{result.get('max_score', 0):g}</h1>",
     ]
-    if record.get("message"):
-        parts.append(f"<p><strong>{esc(record['message'])}</strong></p>")
-    if record.get("flags"):
+    if record.message:
+        parts.append(f"<p><strong>{esc(record.message)}</strong></p>")
+    if record.flags:
         parts.append("<h2>Not counted</h2><ul>"
-                     + "".join(f"<li>{esc(flag)}</li>" for flag in record["flags"]) + "</ul>")
+                     + "".join(f"<li>{esc(flag)}</li>" for flag in record.flags) + "</ul>")
     parts.append("<table><tr><th></th><th>test</th><th>points</th><th>what happened</th></tr>"
                  + "".join(rows) + "</table>")
     build = result.get("build") or {}

@@ -44,12 +44,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from grader import paths
 from grader.batch import gradebook, sandbox
 from grader.batch import report as batch_report
-from grader.batch.journal import Journal
+from grader.batch.journal import GradeRecord, Journal
 from grader.course.notebook import DRIVER_MAGIC, NotebookError, driver_cells, extract_driver
-from grader.grading.results import integrity_flags
-from grader.lab.model import Lab, LabError
+from grader.errors import KdlabError
+from grader.grading.results import CheckResult, integrity_flags
+from grader.lab.model import Lab, find_lab
+from grader.util import write_atomic
 
 #: Notebooks larger than this are not opened on the grader (a student's notebook is data).
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -57,7 +60,7 @@ MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_MESSAGE_CHARS = 8000
 
 
-class BatchError(RuntimeError):
+class BatchError(KdlabError):
     """The batch cannot start (no course, no lab, no image, gradebook not ready)."""
 
 
@@ -100,7 +103,7 @@ class Progress(Protocol):
 
     def state(self, student: str, state: str) -> None: ...
 
-    def finished(self, student: str, record: dict | None, error: str = "") -> None: ...
+    def finished(self, student: str, record: GradeRecord | None, error: str = "") -> None: ...
 
 
 class QuietProgress:
@@ -112,7 +115,7 @@ class QuietProgress:
     def state(self, student: str, state: str) -> None:
         pass
 
-    def finished(self, student: str, record: dict | None, error: str = "") -> None:
+    def finished(self, student: str, record: GradeRecord | None, error: str = "") -> None:
         pass
 
 
@@ -138,17 +141,17 @@ class ConsoleProgress:
         with self._lock:
             self._line(student, state)
 
-    def finished(self, student: str, record: dict | None, error: str = "") -> None:
+    def finished(self, student: str, record: GradeRecord | None, error: str = "") -> None:
         with self._lock:
             self._done += 1
             if record is None:
                 self._line(student, f"NOT GRADED: {error}")
                 return
-            result = record["result"]
-            how = record["status"] if record["status"] != "graded" else "graded"
-            if record.get("reused_from"):
-                how = f"same driver as {record['reused_from']}"
-            seconds = f" in {record['seconds']:.1f} s" if record.get("seconds") else ""
+            result = record.result
+            how = record.status
+            if record.reused_from:
+                how = f"same driver as {record.reused_from}"
+            seconds = f" in {record.seconds:.1f} s" if record.seconds else ""
             self._line(student, f"{how} {result['score']:g}/{result['max_score']:g}{seconds}")
 
 
@@ -168,7 +171,7 @@ class Summary:
     csv: Path | None = None
     overview: Path | None = None
     similarity: Path | None = None
-    records: dict[str, dict] = field(default_factory=dict)
+    records: dict[str, GradeRecord] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -181,7 +184,7 @@ class Summary:
         lines += [f"  not graded: {s}: {e}" for s, e in sorted(self.errors.items())]
         lines += [f"  gradebook: {s}: {e}" for s, e in sorted(self.gradebook_errors.items())]
         lines += [f"  warning: {w}" for w in sorted(set(self.warnings))[:20]]
-        flagged = {s: r["flags"] for s, r in sorted(self.records.items()) if r.get("flags")}
+        flagged = {s: r.flags for s, r in sorted(self.records.items()) if r.flags}
         lines += [f"  flagged: {s}: {'; '.join(f)[:200]}" for s, f in flagged.items()]
         if self.csv:
             lines.append(f"CSV: {self.csv}")
@@ -212,17 +215,7 @@ def assignment_lab(options: Options) -> Lab:
     if not lab_id:
         raise BatchError(f"cannot tell which lab {options.assignment!r} is: no {DRIVER_MAGIC} "
                          f"cell in {options.course}/source/{options.assignment}/; pass --lab")
-    if not options.labs.is_dir():
-        raise BatchError(f"{options.labs} is not a directory (the labs, see --labs)")
-    for candidate in [options.labs / lab_id, *sorted(options.labs.iterdir())]:
-        if (candidate / "lab.toml").is_file():
-            try:
-                lab = Lab.load(candidate)
-            except LabError as err:
-                raise BatchError(str(err)) from err
-            if lab.id == lab_id or candidate.name == lab_id:
-                return lab
-    raise BatchError(f"no lab {lab_id!r} in {options.labs}")
+    return find_lab(lab_id, options.labs)
 
 
 def lab_digest(lab: Lab) -> str:
@@ -316,16 +309,17 @@ def _bounded(result: dict) -> dict:
 
 
 def make_record(pending: Pending, options: Options, lab: Lab, run_id: str, status: str,
-                result: dict, message: str = "", **extra: Any) -> dict:
-    return {
-        "student": pending.student, "assignment": options.assignment,
-        "notebook": pending.notebook, "notebook_id": Path(pending.notebook).stem,
-        "driver_cell_id": pending.driver_cell_id, "lab": lab.id, "key": pending.key,
-        "status": status, "message": message, "notes": pending.notes,
-        "flags": integrity_flags(result),
-        "result": _bounded(result), "graded_at": _now(), "run": run_id,
-        "timestamp": pending.timestamp, **extra,
-    }
+                result: CheckResult, message: str = "", **extra: Any) -> GradeRecord:
+    data = result.to_json()
+    return GradeRecord(
+        student=pending.student, assignment=options.assignment,
+        notebook=pending.notebook, notebook_id=Path(pending.notebook).stem,
+        driver_cell_id=pending.driver_cell_id, lab=lab.id, key=pending.key,
+        status=status, message=message, notes=pending.notes,
+        flags=integrity_flags(data),
+        result=_bounded(data), graded_at=_now(), run=run_id,
+        timestamp=pending.timestamp, **extra,
+    )
 
 
 def kernel_for_sandboxes(docker_client: Any, lab: Lab, image: str) -> Path | None:
@@ -388,37 +382,38 @@ class _Batch:
         self.labels = {"kdlab.batch": _batch_label(options)}
         self.summary = Summary(options.assignment)
         self._lock = threading.Lock()
-        self.lab_tar = sandbox.lab_archive(lab, _host_cache())
+        self.lab_tar = sandbox.lab_archive(lab, paths.cache_root())
         self.kvm = _kvm()
         self.kernel: Path | None = None
 
-    def record(self, record: dict) -> None:
+    def record(self, record: GradeRecord) -> None:
         """Durable first (journal), then the gradebook and the feedback page."""
-        before = self.journal.get(record["student"])
+        before = self.journal.get(record.student)
         if before is not None:
-            record["previous"] = {k: before.get(k) for k in ("run", "graded_at", "key")} | {
-                k: (before.get("result") or {}).get(k) for k in ("score", "max_score")}
+            record.previous = {"run": before.run, "graded_at": before.graded_at,
+                               "key": before.key} | {
+                k: before.result.get(k) for k in ("score", "max_score")}
         self.journal.put(record)
         with self._lock, self.history.open("a") as log:
-            log.write(json.dumps({"run": record["run"], "student": record["student"],
-                                  "status": record["status"], "key": record["key"],
-                                  "reused_from": record.get("reused_from"),
-                                  "score": record["result"].get("score"),
-                                  "previous_score": record.get("previous", {}).get("score")})
+            log.write(json.dumps({"run": record.run, "student": record.student,
+                                  "status": record.status, "key": record.key,
+                                  "reused_from": record.reused_from,
+                                  "score": record.result.get("score"),
+                                  "previous_score": (record.previous or {}).get("score")})
                       + "\n")
         self.writer.submit(record)
         self.feedback(record)
 
-    def feedback(self, record: dict, only_missing: bool = False) -> None:
+    def feedback(self, record: GradeRecord, only_missing: bool = False) -> None:
         """The student's feedback page, where nbgrader keeps feedback."""
-        if not record.get("notebook_id"):
+        if not record.notebook_id:
             return
-        page = (self.options.course / "feedback" / record["student"] / self.options.assignment
-                / f"{record['notebook_id']}.html")
+        page = (self.options.course / "feedback" / record.student / self.options.assignment
+                / f"{record.notebook_id}.html")
         if not (only_missing and page.exists()):
-            batch_report.write_atomic(page, batch_report.feedback_html(record))
+            write_atomic(page, batch_report.feedback_html(record))
 
-    def grade_one(self, pending: Pending) -> dict | None:
+    def grade_one(self, pending: Pending) -> GradeRecord | None:
         """Grade in a sandbox and record; None when the grader (not the student) failed."""
         try:
             return self._grade_one(pending)
@@ -429,7 +424,7 @@ class _Batch:
             self.progress.finished(pending.student, None, message)
             return None
 
-    def _grade_one(self, pending: Pending) -> dict | None:
+    def _grade_one(self, pending: Pending) -> GradeRecord | None:
         started = time.monotonic()
         outcome = sandbox.run(
             self.docker, sandbox.Submission(pending.student, pending.directory, pending.notebook),
@@ -452,11 +447,11 @@ class _Batch:
         self.progress.finished(pending.student, record)
         return record
 
-    def share(self, record: dict, pending: Pending) -> None:
+    def share(self, record: GradeRecord, pending: Pending) -> None:
         """Give `pending` (same driver source) the result graded for another student."""
-        shared = make_record(pending, self.options, self.lab, self.run_id, record["status"],
-                             json.loads(json.dumps(record["result"])), record["message"],
-                             reused_from=record["student"], seconds=0.0)
+        shared = make_record(pending, self.options, self.lab, self.run_id, record.status,
+                             CheckResult.from_json(record.result), record.message,
+                             reused_from=record.student, seconds=0.0)
         self.record(shared)
         with self._lock:
             self.summary.reused += 1
@@ -467,11 +462,11 @@ class _Batch:
         for pending in todo:
             if pending.problem:
                 zero = sandbox.zero_result(self.lab, pending.problem, "not started")
-                record = make_record(pending, self.options, self.lab, self.run_id, "no-driver",
-                                     zero, pending.problem)
-                self.record(record)
+                unstarted = make_record(pending, self.options, self.lab, self.run_id, "no-driver",
+                                        zero, pending.problem)
+                self.record(unstarted)
                 self.summary.graded += 1
-                self.progress.finished(pending.student, record)
+                self.progress.finished(pending.student, unstarted)
             else:
                 groups.setdefault(pending.key, []).append(pending)
         if groups:
@@ -504,16 +499,10 @@ def _batch_label(options: Options) -> str:
     return hashlib.sha256(ident).hexdigest()[:16]
 
 
-def _host_cache() -> Path:
-    from grader.engine.kernel import cache_root
-
-    return cache_root()
-
-
 def _kvm() -> bool:
     from grader.engine.qemu import kvm_usable
 
-    return kvm_usable(_host_cache())
+    return kvm_usable()
 
 
 def after_batch(options: Options, lab: Lab, config: gradebook.CourseConfig,
@@ -585,7 +574,7 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         todo = []
         for item in pending:
             done = journal.get(item.student)
-            if done is not None and done.get("key") == item.key and not options.force \
+            if done is not None and done.key == item.key and not options.force \
                     and item.student not in options.regrade:
                 writer.submit(done)  # the gradebook catches up after a killed run
                 batch.feedback(done, only_missing=True)
@@ -609,8 +598,8 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         summary.csv = options.csv or state_dir.parent / f"{options.assignment}.csv"
         graded = [item.name for item in lab.graded_items()]
         test_names = graded + [t["name"] for r in summary.records.values()
-                               for t in r["result"]["tests"] if t["name"] not in graded]
-        batch_report.write_atomic(summary.csv, batch_report.csv_text(
+                               for t in r.result.get("tests", []) if t["name"] not in graded]
+        write_atomic(summary.csv, batch_report.csv_text(
             list(summary.records.values()), list(dict.fromkeys(test_names))))
         after_batch(options, lab, config, summary)
         summary.seconds = time.monotonic() - started

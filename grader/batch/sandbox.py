@@ -40,8 +40,9 @@ from typing import Any
 from grader import tags
 from grader.engine import initramfs
 from grader.engine.modbuild import BuildResult
+from grader.errors import KdlabError
 from grader.grading import grade
-from grader.grading.results import CheckResult
+from grader.grading.results import CheckResult, Status
 from grader.lab.model import Lab
 
 GRADER_IMAGE = tags.image("grader")
@@ -57,7 +58,7 @@ LABEL = "kdlab.sandbox"
 STDERR_TAIL = 3000
 
 
-class SandboxError(RuntimeError):
+class SandboxError(KdlabError):
     """The sandbox itself could not run (no Docker, no grader image): not the student's fault."""
 
 
@@ -97,7 +98,7 @@ class Outcome:
     """
 
     status: str
-    result: dict | None
+    result: CheckResult | None
     message: str = ""
     phases: dict[str, float] = field(default_factory=dict)
     #: The container's peak memory (build and boot), when the run got that far.
@@ -121,11 +122,11 @@ def client() -> Any:
                            "submission in a container") from err
 
 
-def zero_result(lab: Lab, reason: str, status: str) -> dict:
-    """A CheckResult JSON with every test at 0 for `reason` (the sandbox stopped the run)."""
-    tests = grade.not_run(lab, reason, "error")
+def zero_result(lab: Lab, reason: str, status: str) -> CheckResult:
+    """Every test at 0 for `reason` (the sandbox stopped the run)."""
+    tests = grade.not_run(lab, reason, Status.ERROR)
     return CheckResult(lab.id, tests, BuildResult(False, None, log=reason),
-                       boot_status=f"sandbox {status}").to_json()
+                       boot_status=f"sandbox {status}")
 
 
 def lab_archive(lab: Lab, cache: Path) -> bytes:
@@ -356,7 +357,7 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         lap("start_s")
 
         on_phase("building")
-        code, out, err = _exec(container, [
+        code, out, stderr = _exec(container, [
             "python3", "-m", "grader.batch.sandbox_worker", "build",
             "--notebook", f"{SUBMISSION}/{sub.notebook}", "--module", lab.module,
             "--timeout", str(lab.timeouts.build), "--out", f"{SCRATCH}/out",
@@ -364,22 +365,22 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         lap("build_s")
         built = _last_json(out)
         if code != 0 or built is None:
-            return _failed(container, watchdog, lab, "build", code, err, limits, phases)
+            return _failed(container, watchdog, lab, "build", code, stderr, limits, phases)
         if built.get("oom_kills"):
             return _out_of_memory(lab, "build", limits, phases)
 
         on_phase("booting")
         container.put_archive(SCRATCH, lab_tar)
-        code, out, err = _exec(container, [
+        code, out, stderr = _exec(container, [
             "python3", "-m", "grader.batch.sandbox_worker", "boot", "--lab", f"{SCRATCH}/lab",
             "--out", f"{SCRATCH}/out", "--kvm", "on" if kvm else "off"])
         lap("boot_s")
         booted = _last_json(out)
         if code != 0 or booted is None or "result" not in booted:
-            return _failed(container, watchdog, lab, "boot", code, err, limits, phases)
+            return _failed(container, watchdog, lab, "boot", code, stderr, limits, phases)
         if booted.get("oom_kills"):
             return _out_of_memory(lab, "boot", limits, phases)
-        return Outcome("graded", booted["result"], phases=phases,
+        return Outcome("graded", CheckResult.from_json(booted["result"]), phases=phases,
                        memory_peak_mb=booted.get("memory_peak_mb"))
     except docker.errors.DockerException as err:
         if watchdog is not None and watchdog.fired:

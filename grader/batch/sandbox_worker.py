@@ -27,9 +27,10 @@ import sys
 import time
 from pathlib import Path
 
+from grader import paths
 from grader.course.notebook import NotebookError, extract_driver
 from grader.engine import initramfs
-from grader.engine.kernel import cache_root, find
+from grader.engine.kernel import find
 from grader.engine.modbuild import BuildResult, Diagnostic
 from grader.grading import check
 from grader.grading.results import CheckResult
@@ -110,7 +111,7 @@ def seed_cache(seed: Path) -> None:
 def _use_seed(seed: Path = SEED) -> None:
     """Start this container's (empty, tmpfs) cache from the image's seed."""
     if seed.is_dir():
-        shutil.copytree(seed, cache_root(), dirs_exist_ok=True)
+        shutil.copytree(seed, paths.cache_root(), dirs_exist_ok=True)
 
 
 def phase_build(notebook: Path, module: str, timeout: float, allow: tuple[str, ...],

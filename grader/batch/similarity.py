@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.batch.report import write_atomic
 from grader.course.notebook import NotebookError, driver_cells, extract_driver
+from grader.errors import KdlabError
 from grader.lab.model import Lab
+from grader.util import write_atomic
 
 #: Pairs at or above this share of either side's code are shown side by side.
 DEFAULT_THRESHOLD = 0.75
@@ -44,7 +45,7 @@ MAX_SHOWN = 50
 ARCHIVE = "archive:"
 
 
-class SimilarityError(RuntimeError):
+class SimilarityError(KdlabError):
     """The check cannot run (no submissions, an unreadable archive)."""
 
 

@@ -8,10 +8,9 @@ nbgrader) happen inside the commands.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
+from grader import paths
 from grader.lab.model import Lab
 
 
@@ -25,16 +24,11 @@ def _course_lab(args: argparse.Namespace) -> Lab:
 
 
 def _cmd_similarity(args: argparse.Namespace) -> int:
-    from grader.batch import run as batch
     from grader.batch import similarity
 
-    try:
-        report = similarity.check(similarity.Options(
-            Path(args.course).resolve(), args.assignment, _course_lab(args),
-            Path(args.archive).resolve() if args.archive else None, args.threshold))
-    except (batch.BatchError, similarity.SimilarityError) as err:
-        print(f"kdlab: {err}", file=sys.stderr)
-        return 2
+    report = similarity.check(similarity.Options(
+        Path(args.course).resolve(), args.assignment, _course_lab(args),
+        Path(args.archive).resolve() if args.archive else None, args.threshold))
     for rank, pair in enumerate(report.pairs[:args.top], 1):
         print(f"{rank:3}. {pair.similarity:4.0%}  {pair.a} — {pair.b}")
     for student, why in sorted(report.skipped.items()):
@@ -47,18 +41,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from grader.batch import exports, gradebook
 
     course = Path(args.course).resolve()
-    try:
-        roster = exports.read_roster(Path(args.roster)) if args.roster else {}
-        if args.to != "csv" and not roster:
-            raise exports.ExportError(f"--to {args.to} needs --roster ROSTER.csv: the LMS "
-                                      "knows students by its own ids")
-        config = gradebook.course_config(course)
-        gradebook.check_assignment(config.db_url, config.course_id, args.assignment)
-        scores = gradebook.final_scores(config, args.assignment)
-        text = exports.LMS_WRITERS[args.to](args.title or args.assignment, scores, roster)
-    except (exports.ExportError, gradebook.GradebookError) as err:
-        print(f"kdlab: {err}", file=sys.stderr)
-        return 2
+    roster = exports.read_roster(Path(args.roster)) if args.roster else {}
+    if args.to != "csv" and not roster:
+        raise exports.ExportError(f"--to {args.to} needs --roster ROSTER.csv: the LMS "
+                                  "knows students by its own ids")
+    config = gradebook.course_config(course)
+    gradebook.check_assignment(config.db_url, config.course_id, args.assignment)
+    scores = gradebook.final_scores(config, args.assignment)
+    text = exports.LMS_WRITERS[args.to](args.title or args.assignment, scores, roster)
     if args.output == "-":
         print(text, end="")
         return 0
@@ -71,8 +61,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _course_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="the nbgrader assignment, e.g. 00-hello")
-    parser.add_argument("--course", default=os.environ.get("KDLAB_COURSE", "course"),
-                        help="nbgrader course directory (default: $KDLAB_COURSE or ./course)")
+    parser.add_argument("--course", default=str(paths.course_dir()),
+                        help="nbgrader course directory (default: $KDLAB_COURSE, else course/)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim = sub.add_parser("similarity", help="compare the submissions' drivers pairwise "
                          "(the lab's skeleton does not count)")
     _course_args(sim)
-    sim.add_argument("--labs", default=os.environ.get("KDLAB_LABS", "labs"),
-                     help="labs directory (default: $KDLAB_LABS or ./labs)")
+    sim.add_argument("--labs", default=str(paths.labs_dir()),
+                     help="labs directory (default: $KDLAB_LABS, else labs/)")
     sim.add_argument("--lab", help="lab id (default: the one the assignment's source "
                      "notebook names)")
     sim.add_argument("--archive", help="folder of earlier terms' drivers (.rs files or "

@@ -1,4 +1,11 @@
-"""The `kdlab` command line: thin wrappers over the engine's modules."""
+"""The `kdlab` command line: thin wrappers over the engine's modules.
+
+Contract: every subcommand returns its exit status (see EXIT_CODES); anything that
+goes wrong because of the user's input or machine is a `KdlabError`, caught here
+once and printed as one `kdlab: ...` line saying what to do, never a traceback.
+Subcommands of other parts of the platform plug in through EXTENSIONS: a module
+with a `register(subparsers)` function, added to that list in one line.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,20 @@ import json
 import sys
 from pathlib import Path
 
-from grader.batch.sandbox import SandboxError
-from grader.course.notebook import NotebookError
 from grader.engine import kernel, toolchain
-from grader.lab.model import LabError
+from grader.errors import KdlabError, UsageError
+from grader.lab.model import Lab
 from grader.progress import Console, Silent
+
+#: What kdlab's exit status means (the help's epilog and README say the same).
+EXIT_CODES: dict[int, str] = {
+    0: "done (`check`: graded, whatever the score)",
+    1: "done, and found problems (`doctor`; `grade` left submissions ungraded; "
+       "`course generate --check` found notebooks out of date)",
+    2: "a mistake in the command or a missing piece (lab, file, tool, kernel pair, Docker, "
+       "image): the message says what to do",
+    130: "interrupted",
+}
 
 #: Modules that add subcommands (course, image, grade...).
 EXTENSIONS: list[str] = [
@@ -55,12 +71,15 @@ def _cmd_kernel_list(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from grader.grading import check
 
+    source = Path(args.source)
+    if not source.is_file():
+        raise UsageError(f"--source {source}: no such file (the driver's .rs file; "
+                         f"`kdlab skeleton {args.lab} > driver.rs` makes a starting one)")
+    Lab.load(Path(args.lab))  # the user's own mistakes first, then the machine's
+    pair = kernel.find(args.kernel)
     toolchain.require()
     reporter = Silent() if args.json or args.format else Console()
-    result = check.run(
-        Path(args.lab), Path(args.source), kernel.find(args.kernel), reporter=reporter,
-        kvm=args.kvm,
-    )
+    result = check.run(Path(args.lab), source, pair, reporter=reporter, kvm=args.kvm)
     if args.format:
         from grader.batch import exports
 
@@ -73,15 +92,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_skeleton(args: argparse.Namespace) -> int:
-    from grader.lab import model as lab
-
-    print(lab.Lab.load(Path(args.lab)).skeleton(), end="")
+    print(Lab.load(Path(args.lab)).skeleton(), end="")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so the docs and tests can inspect it)."""
-    top = argparse.ArgumentParser(prog="kdlab", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="kdlab", description="Build, boot and grade Linux kernel drivers in Rust.",
+        epilog="exit status: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--kernel", help="kernel pair directory (default: $KDLAB_KERNEL, else "
                      "the course pair: linux-source-7.3 with the course config)")
     sub = top.add_subparsers(dest="command", required=True)
@@ -128,20 +148,14 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-#: Errors that mean the user asked for something that cannot be done here and now
-#: (a missing lab, kernel pair, tool, notebook or Docker): their messages say what to
-#: do, so kdlab prints them alone, without a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    kernel.KernelError, toolchain.ToolchainMissing, LabError, NotebookError, SandboxError)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run one kdlab command; its exit status (EXIT_CODES)."""
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
-    except USER_ERRORS as err:
+        return int(args.func(args))
+    except KdlabError as err:
         print(f"kdlab: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except KeyboardInterrupt:
         print("kdlab: interrupted", file=sys.stderr)
         return 130

@@ -8,10 +8,10 @@ those are not installed (inside the grader image, say).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from grader import paths
 from grader.progress import Console
 
 
@@ -34,11 +34,7 @@ def _cmd_image_build(args: argparse.Namespace) -> int:
     from grader.images import build as images
 
     targets = list(images.IMAGES) if not args.images or "all" in args.images else args.images
-    try:
-        built = images.build(targets, reporter=Console(), no_cache=args.no_cache)
-    except images.ImageError as err:
-        print(f"kdlab: {err}", file=sys.stderr)
-        return 1
+    built = images.build(targets, reporter=Console(), no_cache=args.no_cache)
     for item in built:
         how = ("up to date" if item.up_to_date else
                f"{item.steps} steps ({item.cached_steps} from the layer cache)")
@@ -64,12 +60,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         print("lab stopped (your work is kept)" if stopped else "no lab was running")
         return 0
     print(f"starting {args.image} (JupyterLab on port {args.port}) ...", file=sys.stderr)
-    try:
-        server = labserver.start(docker_client, port=args.port, image=args.image,
-                                 work=Path(args.work) if args.work else None)
-    except labserver.LabStartError as err:
-        print(f"kdlab: {err}", file=sys.stderr)
-        return 1
+    server = labserver.start(docker_client, port=args.port, image=args.image,
+                             work=Path(args.work) if args.work else None)
     print(f"\nkdlab lab is running. Open:\n\n    {server.url}\n")
     print("Stop it with `kdlab lab --stop`; your work stays in "
           + (args.work or f"the Docker volume {labserver.WORK_VOLUME}") + ".")
@@ -86,11 +78,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         students=tuple(args.student or ()) + tuple(args.regrade or ()),
         regrade=tuple(args.regrade or ()), similarity=args.similarity,
     )
-    try:
-        summary = batch.grade(options, progress=batch.ConsoleProgress())
-    except batch.BatchError as err:
-        print(f"kdlab: {err}", file=sys.stderr)
-        return 2
+    summary = batch.grade(options, progress=batch.ConsoleProgress())
     print(summary.describe())
     return 0 if summary.complete else 1
 
@@ -123,10 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     grade = sub.add_parser("grade", help="grade an nbgrader assignment's submissions, each in "
                            "its own container, into the gradebook")
     grade.add_argument("assignment", help="the nbgrader assignment, e.g. 00-hello")
-    grade.add_argument("--course", default=os.environ.get("KDLAB_COURSE", "course"),
-                       help="nbgrader course directory (default: $KDLAB_COURSE or ./course)")
-    grade.add_argument("--labs", default=os.environ.get("KDLAB_LABS", "labs"),
-                       help="labs directory (default: $KDLAB_LABS or ./labs)")
+    grade.add_argument("--course", default=str(paths.course_dir()),
+                       help="nbgrader course directory (default: $KDLAB_COURSE, else course/)")
+    grade.add_argument("--labs", default=str(paths.labs_dir()),
+                       help="labs directory (default: $KDLAB_LABS, else labs/)")
     grade.add_argument("--lab", help="lab id to grade against (default: the one named by the "
                        "assignment's source notebook)")
     grade.add_argument("-j", "--jobs", type=int, default=0,

@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import paths
 from grader.course.notebook import DRIVER_MAGIC
 from grader.engine import kernel
 from grader.lab import regview
-from grader.lab.model import BEGIN, GradedItem, Lab, LabError, strip_solutions
+from grader.lab.model import BEGIN, GradedItem, Lab, LabError, lab_folders, strip_solutions
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_LABS = REPO / "labs"
-DEFAULT_COURSE = REPO / "course"
 NBGRADER_SCHEMA = 3
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -79,8 +76,6 @@ def lab_problems(lab_dir: Path, pair: kernel.KernelPair | None = None) -> list[s
     except LabError as err:
         problems.append(str(err))
     return problems
-
-
 
 
 # -- cells -----------------------------------------------------------------------------------
@@ -260,12 +255,12 @@ def assignment_name_ok(lab_id: str) -> bool:
     return re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", lab_id) is not None
 
 
-def generate(labs_dir: Path = DEFAULT_LABS, course_dir: Path = DEFAULT_COURSE,
+def generate(labs_dir: Path, course_dir: Path,
              check: bool = False, pair: kernel.KernelPair | None = None) -> Report:
     """Write (or with `check`, only compare) the notebook of every complete lab (that
     `pair`, when given, can serve)."""
     report = Report()
-    for lab_dir in sorted(p for p in labs_dir.iterdir() if (p / "lab.toml").is_file()):
+    for lab_dir in lab_folders(labs_dir):
         problems = lab_problems(lab_dir, pair)
         if problems:
             report.skipped[lab_dir.name] = problems
@@ -286,20 +281,13 @@ def generate(labs_dir: Path = DEFAULT_LABS, course_dir: Path = DEFAULT_COURSE,
     return report
 
 
-def assignments(course_dir: Path = DEFAULT_COURSE) -> list[str]:
-    """The assignments present in the course's source folder."""
-    source = course_dir / "source"
-    return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file()) \
-        if source.is_dir() else []
-
-
 # -- CLI -------------------------------------------------------------------------------------
 
 
 def _chosen_pair(args: argparse.Namespace) -> kernel.KernelPair | None:
     """The pair named by `kdlab --kernel DIR` or $KDLAB_KERNEL, else None: the course is
     made for the course pair unless told otherwise, and needs no pair to be made."""
-    chosen = args.kernel or os.environ.get("KDLAB_KERNEL")
+    chosen = args.kernel or paths.kernel_dir()
     return kernel.find(chosen) if chosen else None
 
 
@@ -317,7 +305,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     pair = _chosen_pair(args)
-    for lab_dir in sorted(p for p in Path(args.labs).iterdir() if (p / "lab.toml").is_file()):
+    for lab_dir in lab_folders(Path(args.labs)):
         problems = lab_problems(lab_dir, pair)
         print(f"{lab_dir.name:24} {'ready' if not problems else '; '.join(problems)}")
     return 0
@@ -329,13 +317,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = course.add_subparsers(dest="course_command", required=True)
     gen = sub.add_parser("generate", help="write course/source/<lab>/<lab>.ipynb for every "
                          "complete lab (with `kdlab --kernel DIR`: every lab that pair serves)")
-    gen.add_argument("--labs", default=str(DEFAULT_LABS), help="labs folder (default: labs/)")
-    gen.add_argument("--course", default=str(DEFAULT_COURSE),
-                     help="course folder (default: course/)")
+    gen.add_argument("--labs", default=str(paths.labs_dir()),
+                     help="labs folder (default: $KDLAB_LABS, else labs/)")
+    gen.add_argument("--course", default=str(paths.course_dir()),
+                     help="course folder (default: $KDLAB_COURSE, else course/)")
     gen.add_argument("--check", action="store_true",
                      help="write nothing; exit 1 when a notebook is out of date (for CI)")
     gen.set_defaults(func=_cmd_generate)
     lst = sub.add_parser("list", help="which labs are ready to be assignments, and why not")
-    lst.add_argument("--labs", default=str(DEFAULT_LABS))
+    lst.add_argument("--labs", default=str(paths.labs_dir()),
+                     help="labs folder (default: $KDLAB_LABS, else labs/)")
     lst.set_defaults(func=_cmd_list)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -32,16 +31,16 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from grader import paths
 from grader.course import render as nbrender
 from grader.course.notebook import DRIVER_MAGIC
-from grader.engine import kernel, toolchain
+from grader.engine import kernel
+from grader.errors import KdlabError
 from grader.grading.results import CheckResult
 from grader.lab import regview
-from grader.lab.model import Lab, LabError
+from grader.lab.model import Lab, LabError, find_lab
 from grader.progress import Console, Reporter
 
-#: Where labs are looked up when $KDLAB_LABS is not set: the checkout's labs/.
-DEFAULT_LABS = Path(__file__).resolve().parents[2] / "labs"
 #: The engine's phases (build, boot+tests): the progress bar's length.
 PHASES = 2
 
@@ -70,29 +69,6 @@ _STATE = _State()
 # -- labs and files ------------------------------------------------------------------------
 
 
-def labs_dirs() -> list[Path]:
-    """Where lab folders are looked for: $KDLAB_LABS (os.pathsep-separated), then labs/."""
-    extra = [Path(p) for p in os.environ.get("KDLAB_LABS", "").split(os.pathsep) if p]
-    return [*extra, DEFAULT_LABS]
-
-
-def find_lab(lab_id: str) -> Lab:
-    """The lab called `lab_id` (its folder name or its lab.toml id)."""
-    for root in labs_dirs():
-        candidate = root / lab_id
-        if (candidate / "lab.toml").is_file():
-            return Lab.load(candidate)
-    for root in labs_dirs():
-        if root.is_dir():
-            for candidate in sorted(root.iterdir()):
-                if (candidate / "lab.toml").is_file():
-                    lab = Lab.load(candidate)
-                    if lab.id == lab_id:
-                        return lab
-    searched = ", ".join(str(p) for p in labs_dirs())
-    raise LabError(f"no lab {lab_id!r} in {searched} (set $KDLAB_LABS to the labs folder)")
-
-
 def workdir() -> Path:
     """This kernel's scratch folder for driver files.
 
@@ -100,8 +76,7 @@ def workdir() -> Path:
     notebook into the release, and the solution must not travel with it.
     """
     if _STATE.workdir is None:
-        base = os.environ.get("KDLAB_NOTEBOOK_DIR") or tempfile.gettempdir()
-        _STATE.workdir = Path(base) / f"kdlab-notebook-{os.getpid()}"
+        _STATE.workdir = paths.notebook_dir() / f"kdlab-notebook-{os.getpid()}"
     return _STATE.workdir
 
 
@@ -190,7 +165,7 @@ def _reporter() -> tuple[Reporter, object | None]:
 
 def check(lab_id: str, source: str, reporter: Reporter | None = None) -> Run:
     """Write `source` to this kernel's scratch folder and grade it; keep the run."""
-    lab = find_lab(lab_id)
+    lab = find_lab(lab_id, paths.labs_dir())
     path = workdir() / lab.id / lab.source.name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source)
@@ -203,8 +178,8 @@ def check(lab_id: str, source: str, reporter: Reporter | None = None) -> Run:
 
     try:
         run.result = engine.run(lab.root, path, kernel.find(), reporter=reporter,
-                                kvm=os.environ.get("KDLAB_KVM", "auto"))
-    except (kernel.KernelError, toolchain.ToolchainMissing, RuntimeError) as err:
+                                kvm=paths.notebook_kvm())
+    except KdlabError as err:
         run.error = f"kdlab could not check the driver: {err}"
     except Exception:  # an engine bug: say so, never take the notebook down with it
         run.error = "kdlab failed unexpectedly:\n" + traceback.format_exc(limit=8)
@@ -316,7 +291,7 @@ def points(lab_id: str, test: str) -> float:
 
 
 def _devices(lab_id: str):
-    lab = find_lab(lab_id)
+    lab = find_lab(lab_id, paths.labs_dir())
     if not lab.register_maps:
         raise regview.RegisterLookupError(f"{lab_id} has no registers.toml")
     return list(lab.register_maps)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from grader.errors import KdlabError
+
 DRIVER_MAGIC = "%%kdlab_driver"
 
 
-class NotebookError(ValueError):
+class NotebookError(KdlabError):
     """The notebook cannot be read or has no (or more than one) driver cell."""
 
 

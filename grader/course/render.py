@@ -19,7 +19,7 @@ from html import escape
 from grader.engine.modbuild import Diagnostic
 from grader.evidence import timeline
 from grader.evidence.kernlog import FATAL, Event
-from grader.grading.results import CheckResult, TestOutcome
+from grader.grading.results import MARKS, CheckResult, Mark, Status, TestOutcome
 
 #: Lines of source shown around a compiler diagnostic.
 SPAN_CONTEXT = 2
@@ -28,13 +28,8 @@ FEEDBACK_EXCERPT_LINES = 30
 #: Device accesses listed in the notebook before "... and N more".
 TRACE_SHOWN = 200
 
-STATUS_STYLE = {
-    "pass": ("PASS", "#1a7f37"),
-    "fail": ("FAIL", "#cf222e"),
-    "error": ("ERROR", "#cf222e"),
-    "skip": ("SKIP", "#9a6700"),
-    "hidden": ("hidden", "#57606a"),
-}
+#: The badge of a hidden test's row, whose status the student does not see yet.
+HIDDEN = Mark("hidden", "", "#57606a")
 
 #: Inline styles, put on the tags by `wrap`: JupyterLab's own table CSS (right-aligned
 #: cells) and HTML sanitizers (which drop <style>) must not change what a student sees,
@@ -58,9 +53,14 @@ def _pre(text: str, cls: str = "") -> str:
     return f"<pre{attr}>{escape(text)}</pre>"
 
 
+def _mark(status: str) -> Mark:
+    return HIDDEN if status == HIDDEN.word else MARKS[Status(status)]
+
+
 def _badge(status: str) -> str:
-    label, color = STATUS_STYLE[status]
-    return f'<span class="kdlab-badge" style="color:{color};font-weight:bold">{label}</span>'
+    mark = _mark(status)
+    return (f'<span class="kdlab-badge" style="color:{mark.colour};font-weight:bold">'
+            f"{mark.word}</span>")
 
 
 def _points(value: float) -> str:
@@ -187,7 +187,7 @@ def results_html(result: CheckResult, hidden: Collection[str] = (),
             status, points, message = "hidden", f"?/{_points(test.max_points)}", ""
         else:
             status, points = test.status, f"{_points(test.points)}/{_points(test.max_points)}"
-            message = in_cell(test.message, source_name) if test.status != "pass" else ""
+            message = in_cell(test.message, source_name) if test.status != Status.PASS else ""
             visible_score += test.points
             visible_max += test.max_points
         rows.append(
@@ -359,9 +359,9 @@ def feedback_text(result: CheckResult, test_name: str) -> str:
     test = next((t for t in result.tests if t.name == test_name), None)
     if test is None:
         return f"{test_name}: this check did not report the test (the lab has no such test?)"
-    head = (f"{_badge_text(test.status)} {test.name}: {_points(test.points)}/"
+    head = (f"{MARKS[test.status].word} {test.name}: {_points(test.points)}/"
             f"{_points(test.max_points)} points — {test.description}")
-    if test.status == "pass":
+    if test.status == Status.PASS:
         return head
     lines = [head]
     if test.message:
@@ -369,7 +369,7 @@ def feedback_text(result: CheckResult, test_name: str) -> str:
     if not result.build.ok and not result.refused and (build := build_text(result)):
         lines += ["", "build errors:", build]
     if cause := primary_event(result.events):
-        first = next(t for t in result.tests if t.status != "pass")
+        first = next(t for t in result.tests if t.status != Status.PASS)
         lines += ["", event_text(result, cause, with_excerpt=test is first)]
         if test is not first:
             lines.append(f"(the kernel log around it is shown under {first.name})")
@@ -387,14 +387,10 @@ def primary_event(events: list[Event]) -> Event | None:
     return next((e for e in events if e.kind in FATAL), events[0] if events else None)
 
 
-def _badge_text(status: str) -> str:
-    return STATUS_STYLE[status][0]
-
-
 def self_check_html(result: CheckResult, hidden: Collection[str] = ()) -> str:
     """A short verdict for the self-check cell: what still fails among the visible tests."""
     visible = [t for t in result.tests if not is_hidden(t, hidden)]
-    failing = [t for t in visible if t.status != "pass"]
+    failing = [t for t in visible if t.status != Status.PASS]
     hidden_count = len(result.tests) - len(visible)
     score = sum(t.points for t in visible)
     maximum = sum(t.max_points for t in visible)

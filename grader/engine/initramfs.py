@@ -23,12 +23,13 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from grader.errors import KdlabError
 from grader.lab.model import Lab
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
 
-class InitramfsError(RuntimeError):
+class InitramfsError(KdlabError):
     """The guest image could not be assembled (a lab helper does not compile, say)."""
 
 

@@ -34,6 +34,10 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from grader import paths
+from grader.engine import toolchain
+from grader.engine.modbuild import build_module
+from grader.errors import KdlabError
 from grader.progress import Reporter, Silent
 
 DEFAULT_SOURCE = "debian:linux-source-7.3"
@@ -42,14 +46,8 @@ PAIR_FILE = "pair.json"
 EXPECTED_BUILD_STEPS = 1450
 
 
-class KernelError(RuntimeError):
+class KernelError(KdlabError):
     """A kernel pair could not be found or built; the message says why and what to do."""
-
-
-def cache_root() -> Path:
-    """Where kernel pairs live: $KDLAB_CACHE, else ~/.cache/kdlab (outside any checkout)."""
-    env = os.environ.get("KDLAB_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "kdlab"
 
 
 def course_fragment() -> Path:
@@ -124,7 +122,7 @@ def _debian_source(spec: str, downloads: Path) -> KernelSource:
 
 def resolve_source(spec: str, cache: Path | None = None) -> KernelSource:
     """Turn `debian:linux-source-7.3` or `PATH.tar.{xz,gz,zst}` into a source with an identity."""
-    cache = cache or cache_root()
+    cache = cache or paths.cache_root()
     if spec.startswith("debian:"):
         return _debian_source(spec, cache / "downloads")
     tarball = Path(spec).expanduser().resolve()
@@ -277,7 +275,7 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
     fragment; such a pair is never the course pair that `latest` points at.
     """
     reporter = reporter or Silent()
-    cache = cache or cache_root()
+    cache = cache or paths.cache_root()
     fragment_path = fragment_path or course_fragment()
     fragment = fragment_path.read_text()
     if inline_helpers:
@@ -293,8 +291,6 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
             if course_pair:
                 _point_latest(cache, key)
             return KernelPair.load(final)
-        from grader.engine import toolchain
-
         toolchain.require()
         started = time.monotonic()
         work = cache / "kernels" / f".{key}.partial"
@@ -371,8 +367,6 @@ def _smoke_test(pair: KernelPair, scratch: Path) -> None:
     cache of compiler-probe answers, so later builds are fast even where the
     pair is mounted read-only.
     """
-    from grader.engine.modbuild import build_module
-
     result = build_module(pair, pair.tree / "samples/rust/rust_minimal.rs", "rust_minimal",
                           scratch, timeout=600)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -392,10 +386,10 @@ def _point_latest(cache: Path, key: str) -> None:
 def find(explicit: str | Path | None = None, cache: Path | None = None) -> KernelPair:
     """The pair to use: an explicit path, else $KDLAB_KERNEL, else the course pair
     (the default source with the course fragment; `kernels/latest` points at it)."""
-    chosen = explicit or os.environ.get("KDLAB_KERNEL")
+    chosen = explicit or paths.kernel_dir()
     if chosen:
         return KernelPair.load(Path(chosen))
-    latest = (cache or cache_root()) / "kernels" / "latest"
+    latest = (cache or paths.cache_root()) / "kernels" / "latest"
     if not latest.exists():
         raise KernelError(
             "no kernel pair has been built yet. Run `kdlab kernel build` "
@@ -406,7 +400,7 @@ def find(explicit: str | Path | None = None, cache: Path | None = None) -> Kerne
 
 def cached_pairs(cache: Path | None = None) -> list[KernelPair]:
     """Every complete pair in the cache."""
-    kernels = (cache or cache_root()) / "kernels"
+    kernels = (cache or paths.cache_root()) / "kernels"
     if not kernels.is_dir():
         return []
     return [KernelPair.load(p) for p in sorted(kernels.iterdir())

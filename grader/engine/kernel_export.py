@@ -39,7 +39,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from grader.engine.kernel import PAIR_FILE, KernelError, KernelPair, cache_root, find
+from grader import paths
+from grader.engine.kernel import PAIR_FILE, KernelError, KernelPair, find
 from grader.engine.modbuild import build_module
 
 #: Bump when the set of exported files changes: old exports are then rebuilt.
@@ -93,7 +94,8 @@ def _wrapper() -> bytes:
 def export_dir(pair: KernelPair, cache: Path | None = None) -> Path:
     """Where the export of `pair` is cached."""
     wrapper = hashlib.sha256(_wrapper()).hexdigest()[:8]
-    return (cache or cache_root()) / "exports" / f"{pair.root.name}-x{EXPORT_FORMAT}-{wrapper}"
+    name = f"{pair.root.name}-x{EXPORT_FORMAT}-{wrapper}"
+    return (cache or paths.cache_root()) / "exports" / name
 
 
 def _copy_extmod_tree(tree: Path, dest: Path) -> None:

@@ -22,17 +22,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
-from grader.engine.kernel import KernelPair
 from grader.evidence.symbolize import Frame, ModuleDebug, Paths, Place, demangle
+from grader.util import run_bounded, write_atomic
+
+
+class BuildTree(Protocol):
+    """What a module is built against: a configured and built kernel tree
+    (grader.engine.kernel.KernelPair is one; this module does not need the rest of it,
+    and kernel.build uses this module to smoke-test a new pair)."""
+
+    @property
+    def root(self) -> Path: ...  # the pair's folder (compiler-probe cache, ccache)
+
+    @property
+    def tree(self) -> Path: ...  # the kernel source and build tree
+
+    @property
+    def release(self) -> str: ...  # its `uname -r`
+
 
 #: Output kept from a failed build when rustc gave no diagnostic (linker, Kbuild errors).
 LOG_TAIL_LINES = 40
@@ -144,7 +158,8 @@ def link_diagnostics(output: str, obj: Path, paths: Paths) -> list[Diagnostic]:
                                                 BUILD_ERROR, snippet(line_no)))
                     continue
                 name = demangle([symbol])[0]
-                calls = [p for p in (debug.in_source(c) for c in chains) if p] or [None]
+                calls: list[Place | None] = [
+                    p for p in (debug.in_source(c) for c in chains) if p] or [None]
                 for call in dict.fromkeys(calls):
                     line_no = call.line if call else 0
                     found.append(Diagnostic(
@@ -193,6 +208,12 @@ class BuildResult:
             "log": self.log if not self.ok else "",
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> BuildResult:
+        """What `to_json` wrote (the module file itself is not part of it)."""
+        return cls(bool(data["ok"]), None, [Diagnostic(**d) for d in data["diagnostics"]],
+                   data["log"])
+
 
 def parse_diagnostics(output: str, source_name: str,
                       paths: Paths | None = None) -> tuple[list[Diagnostic], str]:
@@ -232,23 +253,7 @@ def parse_diagnostics(output: str, source_name: str,
     return diagnostics, "\n".join(rest)
 
 
-def _run_limited(cmd: list[str], cwd: Path, timeout: float,
-                 env: dict[str, str]) -> tuple[int | None, str]:
-    """Run cmd in its own process group; on timeout kill the whole group (rustc, make...)."""
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, env={**os.environ, "LC_ALL": "C", **env},
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        return None, out
-
-
-def probe_cache_args(pair: KernelPair) -> list[str]:
+def probe_cache_args(pair: BuildTree) -> list[str]:
     """make arguments that answer Kbuild's compiler probes from the pair's cache.
 
     The wrapper script is installed into the pair under a name carrying its content
@@ -259,16 +264,13 @@ def probe_cache_args(pair: KernelPair) -> list[str]:
     wrapper = pair.root / f"kdlab-cc-{hashlib.sha256(script).hexdigest()[:12]}"
     if not wrapper.is_file():
         try:
-            tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}")
-            tmp.write_bytes(script)
-            tmp.chmod(0o755)
-            tmp.replace(wrapper)
+            write_atomic(wrapper, script, mode=0o755)
         except OSError:
             return []
     return [f"CC={wrapper}"]
 
 
-def build_module(pair: KernelPair, source: Path, module: str, scratch: Path,
+def build_module(pair: BuildTree, source: Path, module: str, scratch: Path,
                  timeout: float = 120.0) -> BuildResult:
     """Build `module.ko` from one Rust source file in `scratch` (which must be empty or new)."""
     started = time.monotonic()
@@ -281,8 +283,8 @@ def build_module(pair: KernelPair, source: Path, module: str, scratch: Path,
     (scratch / "Kbuild").write_text(f"obj-m := {module}.o\n")
     cmd = ["make", "-C", str(pair.tree), f"M={scratch}", "LLVM=1", *probe_cache_args(pair),
            f"KRUSTFLAGS={KRUSTFLAGS}", "modules"]
-    code, output = _run_limited(cmd, scratch, timeout,
-                                {"KDLAB_CC_CACHE": str(pair.root / "cc-probe-cache"),
+    code, output = run_bounded(cmd, scratch, timeout,
+                               {"KDLAB_CC_CACHE": str(pair.root / "cc-probe-cache"),
                                  "KDLAB_CCACHE_DIR": str(pair.root / "ccache")})
     seconds = time.monotonic() - started
     paths = Paths(pair.release, str(pair.tree), f"{module}.rs")

@@ -14,14 +14,21 @@ import fcntl
 import os
 import selectors
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import paths
+from grader.errors import KdlabError
 from grader.evidence.channel import Conversation
+from grader.util import kill_group, start_group
+
+
+class QemuError(KdlabError):
+    """QEMU cannot run here as asked (not installed, KVM demanded but not working)."""
+
 
 KVM_GET_API_VERSION = 0xAE00
 KVM_CREATE_VM = 0xAE01
@@ -96,7 +103,7 @@ def _kvm_qemu_ok(arch: str = "x86_64", settle_s: float = 1.5) -> bool:
         return True
 
 
-def kvm_usable(cache: Path | None = None) -> bool:
+def kvm_usable() -> bool:
     """True when KVM works for QEMU here. The answer is remembered per machine boot."""
     if not _kvm_device_ok():
         return False
@@ -104,7 +111,7 @@ def kvm_usable(cache: Path | None = None) -> bool:
         boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         boot_id = "unknown"
-    memo = (cache or Path.home() / ".cache/kdlab") / f"kvm-{boot_id}"
+    memo = paths.cache_root() / f"kvm-{boot_id}"
     if memo.is_file():
         return memo.read_text() == "yes"
     usable = _kvm_qemu_ok()
@@ -224,20 +231,18 @@ def _converse(proc: subprocess.Popen, host: socket.socket, channel: Conversation
     return bytes(out)
 
 
-
 def run(spec: RunSpec, output_limit: int = 4 << 20) -> RunOutput:
     """Boot once; never raises for guest behaviour, only when QEMU cannot start at all."""
     if shutil.which(MACHINES[spec.arch].qemu) is None:
-        raise FileNotFoundError(f"{MACHINES[spec.arch].qemu} is missing (Debian package "
-                                "qemu-system-x86)")
+        raise QemuError(f"{MACHINES[spec.arch].qemu} is missing (Debian package "
+                        "qemu-system-x86)")
     spec.workdir.mkdir(parents=True, exist_ok=True)
     host, guest = socket.socketpair()
     cmd = command(spec, guest.fileno())
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                pass_fds=(guest.fileno(),))
+        proc = start_group(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, pass_fds=(guest.fileno(),))
     finally:
         guest.close()
     timed_out = False
@@ -246,7 +251,7 @@ def run(spec: RunSpec, output_limit: int = 4 << 20) -> RunOutput:
             out = _converse(proc, host, spec.channel, started + spec.timeout_s)
         except TimeoutError:
             timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc)
             out = proc.communicate()[0] or b""
     seconds = time.monotonic() - started
     console = _read(spec.workdir / "console.log", output_limit)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import tags
+from grader.errors import KdlabError
 
 #: Where the kdlab toolchain image keeps things; the message for a missing
 #: toolchain points users at it.
@@ -125,7 +126,7 @@ def missing_report(findings: list[Finding] | None = None) -> str:
     )
 
 
-class ToolchainMissing(RuntimeError):
+class ToolchainMissing(KdlabError):
     """Raised when a step needs tools that are not installed."""
 
 

@@ -335,8 +335,8 @@ class _Parser:
                     self._diagnostic(line, pending)
             else:
                 self._pos += 1
-                header = pending if not (children or nested) else None
-                plan = self._plan(owner, line, plan, header)
+                plan = self._plan(owner, line, plan,
+                                  pending if not (children or nested) else None)
         if (stop := self._peek()) is None:
             why = self._end_reason
         else:

@@ -320,6 +320,7 @@ def _bars(cells: list[list[int]], places: list[tuple[float, float]]
 def svg(data: dict) -> str:
     """The timeline of a "trace" JSON (trace_json's) as a standalone SVG document."""
     import matplotlib
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -367,8 +368,8 @@ def svg(data: dict) -> str:
         ax.set_xticks([x for x, _ in ticks], [label for _, label in ticks], fontsize=7)
         ax.set_xlabel(f"{data['total']:,} device accesses in trace order (each step stretched to "
                       "stay visible); steps as the test runner marked them", fontsize=7)
-        handles = [Patch(color=COLOURS[READ], label="read"),
-                   Patch(color=COLOURS[WRITE], label="write")]
+        handles: list[Artist] = [Patch(color=COLOURS[READ], label="read"),
+                                 Patch(color=COLOURS[WRITE], label="write")]
         if failed:
             handles.append(Line2D([], [], ls="", marker="o", mfc="none", mec=HIGHLIGHT,
                                   label="failed check: " + ", ".join(failed)))

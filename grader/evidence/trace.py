@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.errors import KdlabError
+
 #: The QEMU trace events the engine turns on for labs that have register maps.
 EVENTS = ("memory_region_ops_read", "memory_region_ops_write", "pci_update_mappings_add",
           "pci_cfg_read", "pci_cfg_write")
@@ -79,7 +81,7 @@ CAPABILITIES: dict[int, dict[int, str]] = {
 MSI_64BIT = 0x80  # in MSI_FLAGS
 
 
-class RegisterMapError(ValueError):
+class RegisterMapError(KdlabError):
     """registers.toml is malformed; the message names the device and register."""
 
 

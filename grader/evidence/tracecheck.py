@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.errors import KdlabError
 from grader.evidence.trace import Access, DeviceMap, Trace
 
 RULES = ("must", "never", "order", "each")
@@ -33,7 +34,7 @@ RULES = ("must", "never", "order", "each")
 MAX_ABOUT = 200
 
 
-class TraceCheckError(ValueError):
+class TraceCheckError(KdlabError):
     """A trace check in lab.toml is malformed (names the check and the problem)."""
 
 

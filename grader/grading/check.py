@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 from grader.engine import initramfs, qemu
-from grader.engine.kernel import KernelPair, cache_root
+from grader.engine.kernel import KernelPair
 from grader.engine.modbuild import BuildResult, build_module
 from grader.evidence import channel, kernlog, timeline, trace
 from grader.evidence.symbolize import ModuleDebug, Paths
 from grader.grading import grade, policy
-from grader.grading.results import CheckResult, Timings
+from grader.grading.results import CheckResult, Status, Timings
 from grader.lab.model import Lab
+from grader.paths import cache_root
 from grader.progress import Reporter, Silent
 
 #: Seconds of the boot budget kept back for the kernel to start and the VM to end.
@@ -46,9 +47,10 @@ def use_kvm(choice: str) -> bool:
     """'on' demands KVM, 'off' refuses it, 'auto' uses it when /dev/kvm works."""
     if choice == "off":
         return False
-    usable = qemu.kvm_usable(cache_root())
+    usable = qemu.kvm_usable()
     if choice == "on" and not usable:
-        raise RuntimeError("--kvm on: /dev/kvm is missing or does not work here")
+        raise qemu.QemuError("--kvm on: /dev/kvm is missing or does not work here; "
+                             "use --kvm auto (TCG, slower) or run where KVM works")
     return usable
 
 
@@ -75,7 +77,7 @@ def refusal(lab: Lab, pair: KernelPair) -> str:
 def refused(lab: Lab, reason: str) -> CheckResult:
     """The result of a check the pair cannot serve: data like any other result (every test
     not run, 0 points, the reason in `refused`), never an exception."""
-    return CheckResult(lab.id, grade.not_run(lab, reason, "skip"), BuildResult(False, None),
+    return CheckResult(lab.id, grade.not_run(lab, reason, Status.SKIP), BuildResult(False, None),
                        boot_status="refused", refused=reason)
 
 
@@ -117,6 +119,7 @@ def boot_and_grade(lab: Lab, built: BuildResult, pair: KernelPair, scratch: Path
     # Crashes are located in the student's source through the module's line tables,
     # while the module is still there (run() removes the scratch after this returns).
     paths = Paths(pair.release, str(pair.tree), f"{lab.module}.rs")
+    assert built.module is not None  # built.ok
     with ModuleDebug(built.module, paths) as debug:
         log = kernlog.analyse(boot.console, paths, debug, lab.module)
     verdict = channel.verify(boot.channel, exited_after_end=not boot.timed_out)
@@ -144,6 +147,7 @@ def run(lab_dir: Path, source: Path, pair: KernelPair, reporter: Reporter | None
     lab = Lab.load(lab_dir)
     if reason := refusal(lab, pair):
         return refused(lab, reason)
+    use_kvm(kvm)  # a KVM that is demanded but missing stops here, before the build
     scratch = Path(tempfile.mkdtemp(prefix="kdlab-check-")) if workdir is None else workdir
     try:
         built = build(source, pair, scratch, module=lab.module, timeout_s=lab.timeouts.build,

@@ -12,20 +12,22 @@ tests). Trace checks are judged on the host's own record of device accesses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from grader.engine.modbuild import BuildResult
 from grader.evidence import ktap
 from grader.evidence.channel import Verdict
 from grader.evidence.kernlog import KernelLog
 from grader.evidence.trace import Trace
-from grader.grading.results import TestOutcome
+from grader.grading.results import Status, TestOutcome
 from grader.lab.model import GradedItem, Lab
 
 #: How a reported KTAP status counts; a TODO/XFAIL test is a known failure, not a pass.
 KTAP_STATUS = {
-    ktap.Status.PASS: "pass",
-    ktap.Status.SKIP: "skip",
-    ktap.Status.FAIL: "fail",
-    ktap.Status.XFAIL: "fail",
+    ktap.Status.PASS: Status.PASS,
+    ktap.Status.SKIP: Status.SKIP,
+    ktap.Status.FAIL: Status.FAIL,
+    ktap.Status.XFAIL: Status.FAIL,
 }
 
 
@@ -56,42 +58,43 @@ def _untrusted(verdict: Verdict) -> str:
 def _test_outcome(index: int, item: GradedItem, lab: Lab, build: BuildResult,
                   log: KernelLog | None, verdict: Verdict | None, doc: ktap.TestResult | None,
                   timed_out: bool) -> TestOutcome:
-    base = dict(name=item.name, max_points=item.points, description=item.description,
-                hidden=item.hidden)
+    base: dict[str, Any] = dict(name=item.name, max_points=item.points,
+                                description=item.description, hidden=item.hidden)
     reported = doc.find(item.name) if doc is not None else None
     if verdict is not None and index in verdict.rejected:
-        return TestOutcome(status="error", points=0.0, message=_untrusted(verdict), **base)
+        return TestOutcome(status=Status.ERROR, points=0.0, message=_untrusted(verdict),
+                           **base)
     if reported is None or reported.status not in KTAP_STATUS:
         message = _why_unreported(build, log, verdict, timed_out, lab.timeouts.boot)
         if verdict is not None and verdict.problems:
             message += "\n" + _untrusted(verdict)
-        return TestOutcome(status="error", points=0.0, message=message, **base)
+        return TestOutcome(status=Status.ERROR, points=0.0, message=message, **base)
     status = KTAP_STATUS[reported.status]
     message = reported.message()
     load_failure = next((e for e in (log.events if log else []) if e.kind == "load_failure"),
                         None)
-    if status == "fail" and load_failure is not None:
+    if status == Status.FAIL and load_failure is not None:
         message = f"{load_failure.describe()}\n{message}".strip()
-    if status == "skip":
+    if status == Status.SKIP:
         message = message or f"skipped: {reported.reason or 'no reason given'}"
-    return TestOutcome(status=status, points=item.points if status == "pass" else 0.0,
+    return TestOutcome(status=status, points=item.points if status == Status.PASS else 0.0,
                        message=message, **base)
 
 
 def _trace_outcome(item: GradedItem, lab: Lab, build: BuildResult, log: KernelLog | None,
                    trace: Trace | None) -> TestOutcome:
-    base = dict(name=item.name, max_points=item.points, description=item.description,
-                hidden=item.hidden)
+    base: dict[str, Any] = dict(name=item.name, max_points=item.points,
+                                description=item.description, hidden=item.hidden)
     check = next(c for c in lab.trace_checks if c.name == item.name)
     if not build.ok or trace is None:
         reason = _why_unreported(build, log, None, False, lab.timeouts.boot)
-        return TestOutcome(status="error", points=0.0, message=reason, **base)
+        return TestOutcome(status=Status.ERROR, points=0.0, message=reason, **base)
     passed, message = check.evaluate(trace)
-    return TestOutcome(status="pass" if passed else "fail",
+    return TestOutcome(status=Status.PASS if passed else Status.FAIL,
                        points=item.points if passed else 0.0, message=message, **base)
 
 
-def not_run(lab: Lab, reason: str, status: str) -> list[TestOutcome]:
+def not_run(lab: Lab, reason: str, status: Status) -> list[TestOutcome]:
     """Every graded item at 0 with `reason`, for a run that never reached the tests (the
     sandbox stopped it, or the kernel pair cannot serve the lab)."""
     return [TestOutcome(i.name, status, 0.0, i.points, f"not run: {reason}", i.description,

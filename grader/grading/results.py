@@ -7,15 +7,46 @@ widgets, the nbgrader grade cells and batch grading.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from grader.engine.modbuild import BuildResult
 from grader.evidence.kernlog import Event
 
-STATUSES = ("pass", "fail", "skip", "error")
+
+class Status(StrEnum):
+    """How one graded test ended (`status` in `kdlab check --json`)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"  # not run: the kernel pair cannot serve the lab, or the test skipped itself
+    ERROR = "error"  # no trustworthy answer: the module did not build, crashed or hung
+
+
+@dataclass(frozen=True)
+class Mark:
+    """How a status is shown: its word (terminal, notebook, nbgrader feedback), its symbol
+    (the batch's feedback page) and its colour (HTML)."""
+
+    word: str
+    symbol: str
+    colour: str
+
+
+#: The one table of status marks, for every place a status is shown.
+MARKS: dict[Status, Mark] = {
+    Status.PASS: Mark("PASS", "✔", "#1a7f37"),
+    Status.FAIL: Mark("FAIL", "✘", "#cf222e"),
+    Status.ERROR: Mark("ERROR", "✘", "#cf222e"),
+    Status.SKIP: Mark("SKIP", "-", "#9a6700"),
+}
+
 #: Diagnostic codes of the source policy (grader.grading.policy) start with this.
 POLICY_CODE = "kdlab::"
 #: The kernel log kept in a result: enough for feedback, bounded for gradebooks.
 KERNEL_LOG_LIMIT = 64 * 1024
+#: The keys of a result's JSON that CheckResult's own fields make (the rest is `extra`).
+_OWN_KEYS = frozenset({"lab", "score", "max_score", "tests", "build", "kernel_log", "events",
+                       "boot", "timings", "refused"})
 
 
 @dataclass
@@ -23,7 +54,7 @@ class TestOutcome:
     """One graded test."""
 
     name: str
-    status: str
+    status: Status
     points: float
     max_points: float
     message: str = ""
@@ -34,6 +65,10 @@ class TestOutcome:
         return {"name": self.name, "status": self.status, "points": self.points,
                 "max_points": self.max_points, "message": self.message,
                 "description": self.description, "hidden": self.hidden}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TestOutcome:
+        return cls(**{**data, "status": Status(data["status"])})
 
 
 @dataclass
@@ -73,6 +108,24 @@ class CheckResult:
     def max_score(self) -> float:
         return round(sum(t.max_points for t in self.tests), 3)
 
+    @classmethod
+    def from_json(cls, data: dict) -> CheckResult:
+        """The result `to_json` wrote (a sandbox's output, a journal's record): its
+        `to_json` gives `data` back. Keys it does not know stay in `extra`."""
+        boot = data.get("boot") or {}
+        return cls(
+            lab=data["lab"],
+            tests=[TestOutcome.from_json(t) for t in data["tests"]],
+            build=BuildResult.from_json(data["build"]),
+            kernel_log=data.get("kernel_log", ""),
+            events=[Event(**e) for e in data.get("events", [])],
+            timings=Timings(**data.get("timings", {})),
+            accel=boot.get("accel", ""),
+            boot_status=boot.get("status", ""),
+            extra={k: v for k, v in data.items() if k not in _OWN_KEYS},
+            refused=data.get("refused", ""),
+        )
+
     def to_json(self) -> dict:
         log = self.kernel_log
         if len(log) > KERNEL_LOG_LIMIT:
@@ -104,9 +157,9 @@ class CheckResult:
         for problem in (self.extra.get("channel") or {}).get("problems", []):
             lines.append(f"not trusted: {problem}")
         for test in self.tests:
-            mark = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERR "}[test.status]
-            lines.append(f"  {mark} {test.name} ({test.points:g}/{test.max_points:g})")
-            if test.status != "pass" and test.message:
+            mark = MARKS[test.status].word
+            lines.append(f"  {mark:5} {test.name} ({test.points:g}/{test.max_points:g})")
+            if test.status != Status.PASS and test.message:
                 lines += [f"       {line}" for line in test.message.splitlines()[:8]]
         t = self.timings
         lines.append(f"build {t.build_s:.1f}s, boot+tests {t.boot_s:.1f}s ({self.accel}), "

@@ -36,10 +36,11 @@ from typing import Any
 
 from grader import tags
 from grader.engine import kernel, kernel_export
+from grader.errors import KdlabError
 from grader.lab.model import discover
+from grader.paths import REPO
 from grader.progress import Console, Reporter, Silent
 
-REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGE = tags.image("debian")
 #: The shared packages and Python environment (images/common/Dockerfile).
 COMMON_IMAGE = tags.image("common")
@@ -54,7 +55,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ERROR_TAIL = 40
 
 
-class ImageError(RuntimeError):
+class ImageError(KdlabError):
     """An image could not be built; the message has the failing step's output."""
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from grader import tags
 from grader.engine import qemu
-from grader.engine.kernel import cache_root
+from grader.errors import KdlabError
 
 LAB_IMAGE = tags.image("lab")
 #: kdlab-lab and kdlab-work, or NS-lab and NS-work with KDLAB_IMAGE_NS=NS (a second
@@ -45,7 +45,7 @@ LOG_TAIL = 20
 START_ERROR = "kdlab lab: "
 
 
-class LabStartError(RuntimeError):
+class LabStartError(KdlabError):
     """The lab could not start; the message says why and what to do."""
 
 
@@ -60,7 +60,7 @@ class LabServer:
 
 
 def _kvm_options() -> dict:
-    if not qemu.kvm_usable(cache_root()):
+    if not qemu.kvm_usable():
         return {}
     return {"devices": ["/dev/kvm:/dev/kvm:rwm"], "group_add": [str(os.stat("/dev/kvm").st_gid)]}
 

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.errors import KdlabError
 from grader.evidence.trace import DeviceMap, RegisterMapError, load_register_maps
 from grader.evidence.tracecheck import TraceCheck, TraceCheckError
 
@@ -45,7 +46,7 @@ STUB_PREFIX = "//>"
 TODO_LINE = "// TODO: your code here"
 
 
-class LabError(ValueError):
+class LabError(KdlabError):
     """A lab folder is malformed; the message names the file and the problem."""
 
 
@@ -325,6 +326,23 @@ def strip_solutions(text: str, origin: str = "<source>", *, keep_solution: bool 
     return "".join(out)
 
 
+def lab_folders(labs_dir: Path) -> list[Path]:
+    """The lab folders (those with a lab.toml) in `labs_dir`, in folder order."""
+    if not labs_dir.is_dir():
+        raise LabError(f"{labs_dir} is not a directory (the labs folder: --labs or $KDLAB_LABS)")
+    return sorted(p for p in labs_dir.iterdir() if (p / "lab.toml").is_file())
+
+
 def discover(labs_dir: Path) -> list[Lab]:
     """Every lab under labs/, in folder order."""
-    return [Lab.load(p) for p in sorted(labs_dir.iterdir()) if (p / "lab.toml").is_file()]
+    return [Lab.load(p) for p in lab_folders(labs_dir)]
+
+
+def find_lab(lab_id: str, labs_dir: Path) -> Lab:
+    """The lab called `lab_id` in `labs_dir`: its folder name or its lab.toml id."""
+    if (labs_dir / lab_id / "lab.toml").is_file():
+        return Lab.load(labs_dir / lab_id)
+    for lab in discover(labs_dir):
+        if lab.id == lab_id:
+            return lab
+    raise LabError(f"no lab {lab_id!r} in {labs_dir} (the labs folder: --labs or $KDLAB_LABS)")

@@ -12,14 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from grader.errors import KdlabError
 from grader.evidence.trace import DeviceMap, Field, Register
 
 
-class RegisterLookupError(KeyError):
+class RegisterLookupError(KdlabError):
     """No such register (or device) in the lab's map; the message lists what there is."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; this one is for people
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,6 @@ from grader.lab.model import Lab
 from tests import coursekit, labkit
 from tests.conftest import LABS, REPO
 
-pytestmark = pytest.mark.e2e
-
 CHROMIUM = Path("/usr/bin/chromium")
 ASSIGNMENT = "00-hello"
 SERVER_START_S = 90

@@ -14,8 +14,6 @@ from grader.grading import check
 from tests import variants
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 HELLO = LABS / "00-hello"
 
 

@@ -19,8 +19,6 @@ from grader.grading.results import integrity_flags
 from grader.lab.model import Lab
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 FORGE = Path(__file__).resolve().parents[1] / "data" / "forge"
 FORGERIES = sorted(p.name for p in FORGE.glob("*.rs"))
 TARGETS = ["00-hello", "02-misc-device"]

@@ -16,8 +16,6 @@ from grader.images import build as images
 from grader.lab.model import Lab, discover
 from tests.conftest import LABS, REPO
 
-pytestmark = pytest.mark.e2e
-
 #: Lines shorter than this are too generic to identify a hidden test's code.
 MIN_LINE = 28
 

@@ -19,8 +19,6 @@ from grader.grading import check
 from grader.lab.model import Lab, discover
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 NOT_CACHED = ("no kernel pair besides the course pair is cached, so the matrix lane has "
               "nothing to run: build one with `kdlab kernel build --source "
               "debian:linux-source-7.2` or `kdlab kernel build --inline-helpers`")

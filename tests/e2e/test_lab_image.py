@@ -18,8 +18,6 @@ from grader.images import build as images
 from tests import labkit
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 #: The lean target for the student image.
 MAX_LAB_IMAGE_BYTES = 3_000_000_000
 

@@ -23,8 +23,6 @@ from grader.batch import sandbox
 from grader.images import labserver
 from tests import coursekit, labkit
 
-pytestmark = pytest.mark.e2e
-
 #: A host user that is not the image's student (uid 1000) and not root.
 OTHER_UID = 4321
 

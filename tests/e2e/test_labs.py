@@ -19,8 +19,6 @@ from grader.lab import model as lab
 from tests import variants
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 LAB_DIRS = [p for p in sorted(LABS.iterdir()) if (p / "lab.toml").is_file()]
 
 

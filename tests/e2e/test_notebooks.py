@@ -24,8 +24,6 @@ from grader.lab.model import Lab
 from tests import coursekit, variants
 from tests.conftest import LABS, REPO
 
-pytestmark = pytest.mark.e2e
-
 ASSIGNMENTS = coursekit.assignments()
 #: Seconds a cell may run: a check is a build plus a boot (a few seconds each here).
 CELL_TIMEOUT_S = 600

@@ -28,8 +28,6 @@ from grader.batch import sandbox
 from grader.images import labserver
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.e2e
-
 README = REPO / "README.md"
 #: Seconds one README command may take (a check builds and boots under TCG).
 COMMAND_TIMEOUT_S = 900

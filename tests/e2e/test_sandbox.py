@@ -17,14 +17,12 @@ import pytest
 from grader.batch import run as batch
 from grader.batch import sandbox
 from grader.engine import kernel_export
-from grader.engine.kernel import cache_root
 from grader.images import build as images
 from grader.lab.model import Lab
+from grader.paths import cache_root
 from tests import variants
 from tests.batchcourse import Course, sandbox_leftovers
 from tests.conftest import LABS
-
-pytestmark = pytest.mark.e2e
 
 HELLO = LABS / "00-hello"
 
@@ -80,7 +78,7 @@ def test_container_is_isolated(course, grader_image) -> None:
 
     outcome = _run(course, "iso", (HELLO / "hello.rs").read_text(), grader_image,
                    labels={"kdlab.test": "isolation"}, on_phase=inspect)
-    assert outcome.status == "graded" and outcome.result["score"] == 6
+    assert outcome.status == "graded" and outcome.result.score == 6
     # What the submission cost, measured by the container's own cgroup (QEMU's RAM alone
     # is more than 64 MiB), within the limit.
     assert 64 < outcome.memory_peak_mb <= sandbox.Limits().memory_mb
@@ -118,9 +116,10 @@ def test_the_build_cannot_see_the_tests_that_come_later(course, grader_image) ->
     lab = dataclasses.replace(Lab.load(HELLO), allow=("include-files",))
     outcome = _run(course, "later", leak, grader_image, lab=lab)
     assert outcome.status == "graded"
-    assert outcome.result["score"] == 0
-    assert not outcome.result["build"]["ok"]
-    assert "couldn't read `/scratch/lab/hidden/tests.sh`" in json.dumps(outcome.result["build"])
+    assert outcome.result.score == 0
+    assert not outcome.result.build.ok
+    assert "couldn't read `/scratch/lab/hidden/tests.sh`" in json.dumps(
+        outcome.result.build.to_json())
 
 
 def test_wall_clock_timeout_kills_the_container(course, grader_image) -> None:
@@ -131,8 +130,8 @@ def test_wall_clock_timeout_kills_the_container(course, grader_image) -> None:
     outcome = _run(course, "slow", variants.text("00-hello", "hang_in_init.patch"),
                    grader_image, limits=tight)
     assert outcome.status == "timeout", outcome.phases
-    assert outcome.result["score"] == 0
-    assert "took longer than 4 s" in outcome.result["tests"][0]["message"]
+    assert outcome.result.score == 0
+    assert "took longer than 4 s" in outcome.result.tests[0].message
     assert sandbox_leftovers() == []
 
 
@@ -143,8 +142,8 @@ def test_compile_time_memory_bomb_is_an_oom_zero(course, grader_image) -> None:
         "use kernel::prelude::*;\npub static BIG: [u8; 1 << 32] = [1; 1 << 32];\n", 1)
     outcome = _run(course, "bomb", bomb, grader_image)
     assert outcome.status == "oom", outcome.message
-    assert outcome.result["score"] == 0
-    assert "ran out of memory" in outcome.result["tests"][0]["message"]
+    assert outcome.result.score == 0
+    assert "ran out of memory" in outcome.result.tests[0].message
     assert f"{sandbox.Limits().memory_mb} MB" in outcome.message
 
 
@@ -162,5 +161,6 @@ def test_parallel_sandboxes_do_not_share_scratch(course, grader_image) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes["p1"].result["score"] == 6
-    assert outcomes["p2"].result["score"] == 1
+    first, second = outcomes["p1"].result, outcomes["p2"].result
+    assert first is not None and first.score == 6
+    assert second is not None and second.score == 1

@@ -13,8 +13,6 @@ from grader.lab import model as lab
 from tests import variants
 from tests.conftest import LABS
 
-pytestmark = pytest.mark.e2e
-
 PCI_LAB = LABS / "03-pci-registers"
 
 

@@ -13,13 +13,12 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from grader.batch import report as batch_report
+from grader.batch.journal import GradeRecord
 from grader.grading import check
 from grader.lab.model import Lab
 from tests import coursekit, variants
 from tests.conftest import LABS
 from tests.e2e import test_browser
-
-pytestmark = pytest.mark.e2e
 
 browser = test_browser.browser
 NOTEBOOKS = ["03-pci-registers", "05-edu-capstone"]
@@ -90,8 +89,8 @@ def test_feedback_page_shows_the_timeline_with_the_failed_check(browser, pair, t
     source = variants.path("03-pci-registers", "bug_writes_count.patch", tmp_path)
     result = check.run(lab_dir, source, pair).to_json()
     assert result["trace"]["timeline"]["marks"][0]["check"] == "never_writes_count"
-    record = {"student": "alice", "assignment": "03-pci-registers", "status": "graded",
-              "result": result}
+    record = GradeRecord("alice", assignment="03-pci-registers", status="graded",
+                         result=result)
     coursekit.ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page_file = coursekit.ARTIFACTS / "feedback-03-bug_writes_count.html"
     page_file.write_text(batch_report.feedback_html(record), encoding="utf-8")

@@ -13,7 +13,7 @@ import pytest
 from grader.batch import gradebook, sandbox
 from grader.batch import report as batch_report
 from grader.batch import run as batch
-from grader.batch.journal import Journal
+from grader.batch.journal import GradeRecord, Journal
 from grader.course import generate as course
 from grader.lab.model import Lab, discover
 from tests.conftest import LABS
@@ -30,21 +30,35 @@ def _result(points: dict[str, tuple[float, float]]) -> dict:
 
 def test_journal_replaces_records_whole(tmp_path) -> None:
     journal = Journal(tmp_path)
-    journal.put({"student": "ann", "key": "1"})
-    journal.put({"student": "ann", "key": "2"})
-    # A temporary file left by a kill mid-write is not a record.
+    journal.put(GradeRecord("ann", key="1"))
+    journal.put(GradeRecord("ann", key="2"))
+    # A temporary file left by a kill mid-write is not a record, nor is JSON without a student.
     (tmp_path / ".bob.json.123.tmp").write_text('{"student": "bob", "ke')
-    assert journal.get("ann") == {"student": "ann", "key": "2"}
-    assert journal.get("bob") is None
+    (tmp_path / "cy.json").write_text('{"key": "3"}')
+    assert journal.get("ann") == GradeRecord("ann", key="2")
+    assert journal.get("bob") is None and journal.get("cy") is None
     assert set(journal.records()) == {"ann"}
-    assert [p.name for p in tmp_path.glob("*.json")] == ["ann.json"]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["ann.json", "cy.json"]
+
+
+def test_a_record_of_an_earlier_version_still_reads(tmp_path) -> None:
+    """Journals outlive kdlab versions: a record with fewer (or unknown) keys reads, and
+    what a record does not have stays out of its JSON."""
+    old = {"student": "ann", "key": "k", "status": "graded", "result": {"score": 2},
+           "an_old_key": 1}
+    record = GradeRecord.from_json(old)
+    assert (record.student, record.score, record.previous, record.reused_from) == \
+        ("ann", 2.0, None, None)
+    assert "previous" not in record.to_json() and "reused_from" not in record.to_json()
+    assert GradeRecord.from_json(record.to_json()) == record
 
 
 def test_journal_file_names_are_safe(tmp_path) -> None:
     journal = Journal(tmp_path)
-    journal.put({"student": "../../etc/x", "key": "k"})
+    journal.put(GradeRecord("../../etc/x", key="k"))
     assert journal.path("../../etc/x").parent == tmp_path
-    assert journal.get("../../etc/x")["key"] == "k"
+    record = journal.get("../../etc/x")
+    assert record is not None and record.key == "k"
 
 
 def test_cells_get_their_tests_points_scaled() -> None:
@@ -60,7 +74,7 @@ def test_a_single_unmatched_cell_gets_the_total() -> None:
 
 
 def test_zero_result_names_the_reason_for_every_test() -> None:
-    result = sandbox.zero_result(HELLO, "the sandbox ran out of time", "timeout")
+    result = sandbox.zero_result(HELLO, "the sandbox ran out of time", "timeout").to_json()
     assert result["score"] == 0 and result["max_score"] == HELLO.max_score
     assert all("the sandbox ran out of time" in t["message"] for t in result["tests"])
     assert [t["name"] for t in result["tests"]] == [i.name for i in HELLO.graded_items()]
@@ -70,7 +84,7 @@ def test_zero_result_names_the_reason_for_every_test() -> None:
 def test_every_grade_cell_of_every_lab_gets_a_score_from_a_zero_record(lab: Lab) -> None:
     """A stopped run (timeout, out of memory) still scores every grade cell the course has,
     trace checks included, and its record's maximum is the lab's."""
-    result = sandbox.zero_result(lab, "the sandbox ran out of memory", "oom")
+    result = sandbox.zero_result(lab, "the sandbox ran out of memory", "oom").to_json()
     assert result["max_score"] == lab.max_score
     cells = [(c["metadata"]["nbgrader"]["grade_id"], c["metadata"]["nbgrader"]["points"])
              for c in course.notebook(lab)["cells"]
@@ -127,13 +141,13 @@ def test_prepare_reports_unreadable_and_ambiguous_notebooks(tmp_path) -> None:
 
 
 def test_csv_and_feedback_say_what_went_wrong() -> None:
-    record = {"student": "ann", "assignment": "hello", "notebook": "hello.ipynb",
-              "status": "graded", "message": "",
-              "result": {**_result({"loads": (1, 1), "greets": (0, 2)}),
-                         "build": {"ok": True, "diagnostics": []}, "boot": {"status": "ok"},
-                         "events": [{"kind": "oops", "summary": "kernel oops",
-                                     "function": "hello_init", "detail": "<b>"}],
-                         "kernel_log": "line <1>\nline 2"}}
+    record = GradeRecord(
+        "ann", assignment="hello", notebook="hello.ipynb", status="graded",
+        result={**_result({"loads": (1, 1), "greets": (0, 2)}),
+                "build": {"ok": True, "diagnostics": []}, "boot": {"status": "ok"},
+                "events": [{"kind": "oops", "summary": "kernel oops",
+                            "function": "hello_init", "detail": "<b>"}],
+                "kernel_log": "line <1>\nline 2"})
     text = batch_report.csv_text([record], ["loads", "greets"])
     header, row = text.splitlines()
     assert header.startswith("student,assignment,notebook,status,score,max_score,loads,greets")

@@ -15,12 +15,15 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.batch import exports, gradebook, overview, sandbox, similarity
-from grader.batch.report import feedback_html, write_atomic
+from grader.batch.journal import GradeRecord
+from grader.batch.report import feedback_html
 from grader.lab.model import Lab, discover
+from grader.util import write_atomic
 from tests import variants
 from tests.batchcourse import Course
 from tests.conftest import LABS, REPO, VARIANTS
@@ -134,11 +137,11 @@ def _result(lab: Lab, failing: dict[str, str] | None = None, **extra: object) ->
 
 
 def _record(student: str, result: dict, timestamp: str = "2026-01-15 12:00:00 UTC",
-            **extra: object) -> dict:
-    return {"student": student, "assignment": "00-hello", "notebook": "00-hello.ipynb",
-            "notebook_id": "00-hello", "driver_cell_id": "driver", "status": "graded",
-            "message": "", "flags": [], "result": result, "timestamp": timestamp,
-            "seconds": 20.0, **extra}
+            **extra: Any) -> GradeRecord:
+    return GradeRecord(**{
+        "student": student, "assignment": "00-hello", "notebook": "00-hello.ipynb",
+        "notebook_id": "00-hello", "driver_cell_id": "driver", "status": "graded",
+        "result": result, "timestamp": timestamp, "seconds": 20.0, **extra})
 
 
 # ----------------------------------------------------------------------------- grades out
@@ -277,7 +280,7 @@ def test_prairielearn_results_follow_its_field_list_and_fit_in_1_mb() -> None:
 
 
 def test_prairielearn_compile_errors_are_not_gradable_but_policy_refusals_are() -> None:
-    broken = sandbox.zero_result(HELLO, "did not build", "graded")
+    broken = sandbox.zero_result(HELLO, "did not build", "graded").to_json()
     broken["build"]["diagnostics"] = [{"level": "error", "message": "expected `;`",
                                        "code": "", "rendered": "error: expected `;`"}]
     doc = exports.prairielearn(broken)
@@ -338,7 +341,7 @@ def test_junit_xml_follows_the_junit_10_schema_and_junitparser_reads_it() -> Non
 
 # ----------------------------------------------------------------------------- overview
 
-def _class_records() -> dict[str, dict]:
+def _class_records() -> dict[str, GradeRecord]:
     panic = _result(HELLO, {i.name: "not run: panic" for i in HELLO.graded_items()})
     panic["events"] = [{"kind": "rust_panic", "summary": "Rust code panicked in the kernel",
                         "function": "hello::init", "phase": "module load", "detail": "x"}]
@@ -373,7 +376,7 @@ def _write_overview(folder: Path) -> Path:
     """The overview of a class beside its feedback pages, as a course lays them out."""
     records = _class_records()
     for record in records.values():
-        write_atomic(folder / "feedback" / record["student"] / "00-hello" / "00-hello.html",
+        write_atomic(folder / "feedback" / record.student / "00-hello" / "00-hello.html",
                      feedback_html(record))
     late = gradebook.FinalScore("ann", 6.0, 6.0, 6.0, "2026-01-16T12:00:00", 86400.0)
     return overview.write(folder / "kdlab" / "00-hello" / "index.html", "00-hello", HELLO,

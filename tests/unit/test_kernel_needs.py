@@ -5,7 +5,7 @@ The pairs here are recorded: a pair directory with the pair.json and .config a r
 build writes, and no built tree. That is what a refusal reads, and it proves the
 refusal comes before any compiler runs (there is nothing here to compile against).
 The batch's refusal, which reads the pair inside the grader image, is in
-test_batch_parts.py.
+tests/e2e/test_kernel_needs_e2e.py.
 """
 
 from __future__ import annotations
@@ -165,31 +165,3 @@ def test_the_course_pair_meets_every_lab(pair: kernel.KernelPair) -> None:
     """The declarations are true of the pair the course is built for."""
     for lab in discover(LABS):
         assert check.refusal(lab, pair) == "", lab.id
-
-
-@pytest.mark.e2e
-def test_the_batch_refuses_before_grading_anyone(tmp_path: Path) -> None:
-    """Against the pair inside the real grader image (read, never rebuilt here): a lab that
-    needs a newer kernel stops `kdlab grade` with its reason, and no student gets a zero."""
-    from grader.batch import run as batch
-    from grader.batch import sandbox
-    from tests.batchcourse import Course
-
-    labs = tmp_path / "labs"
-    shutil.copytree(LABS / "00-hello", labs / "00-hello")
-    toml = labs / "00-hello" / "lab.toml"
-    toml.write_text(toml.read_text().replace('min = "7.3"', 'min = "7.4"'))
-    release, _ = sandbox.image_pair(sandbox.client())
-    made = Course(labs / "00-hello", "00-hello")
-    try:
-        made.submit("alice", made.lab.solved())
-        with pytest.raises(batch.BatchError) as refused:
-            batch.grade(batch.Options(course=made.root, assignment="00-hello", labs=labs))
-        assert str(refused.value) == (
-            f"lab 00-hello needs Linux ≥ 7.4 (module parameters read by value); this pair is "
-            f"{release}: build the course pair with `kdlab kernel build`, then the grader "
-            "image with `kdlab image build grader` (nothing was graded)")
-        assert not (made.root / "kdlab" / "00-hello" / "journal").exists()
-        assert made.gradebook_scores() == {}
-    finally:
-        made.remove()

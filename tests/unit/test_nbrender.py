@@ -14,7 +14,7 @@ from grader.course import render as nbrender
 from grader.engine.modbuild import BuildResult, Diagnostic
 from grader.evidence.kernlog import Event
 from grader.evidence.trace import DeviceMap, Field, Register
-from grader.grading.results import CheckResult
+from grader.grading.results import CheckResult, Status
 from grader.grading.results import TestOutcome as Outcome
 from grader.lab import regview
 from grader.lab.model import Lab
@@ -192,3 +192,21 @@ def test_register_magic_line_decodes_a_value_of_a_real_lab() -> None:
     assert "is not a number" in jupyter.register_line(f"{lab.id} {reg.name} zz").data
     with pytest.raises(regview.RegisterLookupError, match="the lab's registers are"):
         jupyter.register_line(f"{lab.id} NO_SUCH_REGISTER 1")
+
+
+def test_a_result_read_back_from_its_json_is_the_same_result() -> None:
+    """CheckResult.from_json reads what a sandbox printed or a journal kept: every field,
+    the statuses as Status, and the keys it does not model (channel, trace) untouched."""
+    diag = Diagnostic("warning", "unused variable `x`", "hello.rs", 4, 9, "unused_variables",
+                      "    let x = 1", "warning: unused variable")
+    result = CheckResult("00-hello", _tests(), BuildResult(True, None, [diag], seconds=1.5),
+                         kernel_log="x" * 70_000, events=[_oops()], accel="tcg",
+                         boot_status="finished",
+                         extra={"channel": {"trusted": True, "problems": []}})
+    data = result.to_json()
+    again = CheckResult.from_json(data)
+    assert again.to_json() == data
+    assert [t.status for t in again.tests] == [Status.PASS, Status.FAIL, Status.FAIL]
+    assert again.events == [_oops()] and again.build.diagnostics == [diag]
+    assert again.extra == {"channel": {"trusted": True, "problems": []}}
+    assert again.summary() == CheckResult.from_json(again.to_json()).summary()
