@@ -11,6 +11,7 @@ from pathlib import Path
 from grader.batch.sandbox import SandboxError
 from grader.course.notebook import NotebookError
 from grader.engine import kernel, toolchain
+from grader.errors import KdlabError
 from grader.lab.model import LabError
 from grader.progress import Console, Silent
 
@@ -19,6 +20,7 @@ EXTENSIONS: list[str] = [
     "grader.course.generate",
     "grader.cli.platform_cmds",
     "grader.cli.instructor_cmds",
+    "grader.cluster.cli",
 ]
 
 
@@ -132,7 +134,8 @@ def parser() -> argparse.ArgumentParser:
 #: (a missing lab, kernel pair, tool, notebook or Docker): their messages say what to
 #: do, so kdlab prints them alone, without a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
-    kernel.KernelError, toolchain.ToolchainMissing, LabError, NotebookError, SandboxError)
+    kernel.KernelError, toolchain.ToolchainMissing, LabError, NotebookError, SandboxError,
+    KdlabError)
 
 
 def main(argv: list[str] | None = None) -> int:
