@@ -69,7 +69,7 @@ def save(tags: list[str], out: Path, reporter: Reporter | None = None) -> int:
     partial = out.with_name(f".{out.name}.partial")
     done = 0
     try:
-        with _writer(partial) as sink:
+        with _writer(partial, gzipped=_compressed(out)) as sink:
             for chunk in response.iter_content(CHUNK):
                 sink.write(chunk)
                 done += len(chunk)
@@ -85,8 +85,8 @@ def save(tags: list[str], out: Path, reporter: Reporter | None = None) -> int:
     return written
 
 
-def _writer(path: Path) -> IO[bytes]:
-    if _compressed(path):
+def _writer(path: Path, gzipped: bool) -> IO[bytes]:
+    if gzipped:
         return gzip.open(path, "wb", compresslevel=GZIP_LEVEL)
     return path.open("wb")
 
@@ -116,8 +116,8 @@ def load(path: Path, reporter: Reporter | None = None) -> list[str]:
         with path.open("rb") as stream:
             for event in docker_client.api.load_image(_chunks(stream, size, reporter)):
                 if "error" in event:
-                    raise ImageTransferError(f"{path}: the Docker engine refused it: "
-                                             f"{event['error']}")
+                    raise ImageTransferError(f"{path} is not an image archive the Docker "
+                                             f"engine takes ({event['error']})")
                 text = str(event.get("stream", "")).strip()
                 if text.startswith("Loaded image"):
                     loaded.append(text.partition(": ")[2])
