@@ -131,6 +131,7 @@ class ConsoleProgress:
         self._done = 0
         self._total = 0
         self._started = time.monotonic()
+        self._hosts: dict[str, int] = {}
 
     def _line(self, student: str, text: str) -> None:
         elapsed = time.monotonic() - self._started
@@ -156,7 +157,10 @@ class ConsoleProgress:
             if record.get("reused_from"):
                 how = f"same driver as {record['reused_from']}"
             seconds = f" in {record['seconds']:.1f} s" if record.get("seconds") else ""
-            host = f" on {record['host']}" if record.get("host") else ""
+            host = ""
+            if record.get("host"):  # graded on a cluster: where, and that host's count
+                self._hosts[record["host"]] = self._hosts.get(record["host"], 0) + 1
+                host = f" on {record['host']} (its {self._hosts[record['host']]}.)"
             self._line(student, f"{how} {result['score']:g}/{result['max_score']:g}{seconds}"
                        f"{host}")
 

@@ -39,8 +39,6 @@ HOST_WAIT_S = 120.0
 NO_HOST_TIMEOUT_S = 600.0
 #: How often the runner looks at the cluster while a batch runs.
 WATCH_INTERVAL_S = 2.0
-#: Seconds for removing a batch's sandboxes on every host.
-REAP_TIMEOUT_S = 120.0
 #: The Dask resource a grading host offers, one per sandbox it runs at once.
 RESOURCE = "sandbox"
 
