@@ -54,6 +54,8 @@ class GradeRecord:
     reused_from: str | None = None
     #: The record this one replaced: run, graded_at, key, score, max_score.
     previous: dict[str, Any] | None = None
+    #: The grading host of a cluster that ran it (None: this machine; grader.cluster).
+    host: str | None = None
 
     @property
     def score(self) -> float:

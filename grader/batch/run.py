@@ -25,6 +25,11 @@ lab's reason, instead of writing a zero for every student into the gradebook.
 
 Identical drivers (an untouched skeleton, say) are graded once and the result
 shared. `history.jsonl` beside the journal logs every grading for audit.
+
+Where the sandboxes run is a `Runner`: by default threads on this host's Docker
+engine (LocalRunner); grader.cluster supplies one that sends each submission, as a
+small picklable request, to the hosts of a Dask cluster. Either way only this
+process records grades (journal, gradebook, CSV, feedback), as they come back.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,6 +100,8 @@ class Pending:
     problem: str = ""
     notes: list[str] = field(default_factory=list)
     timestamp: str = ""
+    #: The driver cell's Rust source (what a grading host elsewhere is sent).
+    source: str = ""
 
 
 class Progress(Protocol):
@@ -127,6 +135,7 @@ class ConsoleProgress:
         self._done = 0
         self._total = 0
         self._started = time.monotonic()
+        self._hosts: dict[str, int] = {}
 
     def _line(self, student: str, text: str) -> None:
         elapsed = time.monotonic() - self._started
@@ -152,7 +161,12 @@ class ConsoleProgress:
             if record.reused_from:
                 how = f"same driver as {record.reused_from}"
             seconds = f" in {record.seconds:.1f} s" if record.seconds else ""
-            self._line(student, f"{how} {result['score']:g}/{result['max_score']:g}{seconds}")
+            host = ""
+            if record.host:  # graded on a cluster: where, and that host's count
+                self._hosts[record.host] = self._hosts.get(record.host, 0) + 1
+                host = f" on {record.host} (its {self._hosts[record.host]}.)"
+            self._line(student, f"{how} {result['score']:g}/{result['max_score']:g}{seconds}"
+                       f"{host}")
 
 
 @dataclass
@@ -165,6 +179,8 @@ class Summary:
     skipped: int = 0
     reused: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    #: Submissions graded now per grading host (a cluster's; empty when graded here).
+    hosts: dict[str, int] = field(default_factory=dict)
     gradebook_errors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -181,6 +197,9 @@ class Summary:
         lines = [f"{self.assignment}: {self.total} submissions, {self.graded} graded now, "
                  f"{self.reused} shared an identical driver, {self.skipped} already graded; "
                  f"{self.seconds:.0f} s"]
+        if self.hosts:
+            lines.append("  graded on: " + ", ".join(f"{host} {n}" for host, n in
+                                                     sorted(self.hosts.items())))
         lines += [f"  not graded: {s}: {e}" for s, e in sorted(self.errors.items())]
         lines += [f"  gradebook: {s}: {e}" for s, e in sorted(self.gradebook_errors.items())]
         lines += [f"  warning: {w}" for w in sorted(set(self.warnings))[:20]]
@@ -269,6 +288,7 @@ def prepare(student: str, directory: Path, lab: Lab, digest: str,
             pending.problem = (f"{nb.name} is not a notebook of this assignment (expected "
                                f"{', '.join(n + '.ipynb' for n in known_notebooks)})")
         pending.key = hashlib.sha256(f"{lab.id}\0{digest}\0{source}".encode()).hexdigest()
+        pending.source = source
         return pending
     pending.problem = "; ".join(problems) or (
         f"no driver cell (a code cell starting with {DRIVER_MAGIC}) in any notebook of the "
@@ -368,23 +388,110 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
 
 
+# ----------------------------------------------------------------------------- runners
+
+@dataclass(frozen=True)
+class Job:
+    """What grades every submission of one batch, the same on whichever host: picklable."""
+
+    lab: Lab
+    #: sandbox.lab_archive(): the lab's grading files and guest helpers, made once here.
+    lab_tar: bytes
+    image: str
+    limits: sandbox.Limits
+    #: Labels on every container of the batch (sandbox.reap finds leftovers by them).
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One submission's sandbox run, as a runner hands it back to the batch."""
+
+    outcome: sandbox.Outcome
+    seconds: float
+    #: The grading host that ran it ('' for this one).
+    host: str = ""
+
+
+class Runner(Protocol):
+    """Where the batch's sandboxes run. The batch alone records what comes back."""
+
+    #: Sandboxes at once (what the progress display reports).
+    slots: int
+
+    def submit(self, pending: Pending,
+               on_phase: Callable[[str], None]) -> concurrent.futures.Future[Graded]: ...
+
+    def close(self, interrupted: bool) -> list[str]:
+        """Stop (cancelling what has not finished when `interrupted`) and remove the batch's
+        containers; returns what could not be removed."""
+        ...
+
+
+#: Makes the batch's runner once the batch knows its Job (see grade()).
+RunnerFactory = Callable[[Job], Runner]
+
+
+def timed_run(docker_client: Any, sub: sandbox.Submission, job: Job, **host: Any) -> Graded:
+    """sandbox.run for `job`, timed; `host`: this host's kvm, kernel and on_phase."""
+    started = time.monotonic()
+    outcome = sandbox.run(docker_client, sub, job.lab, job.lab_tar, image=job.image,
+                          limits=job.limits, labels=job.labels, **host)
+    return Graded(outcome, round(time.monotonic() - started, 2))
+
+
+class LocalRunner:
+    """Threads on this host, each running one sandbox on this host's Docker engine."""
+
+    def __init__(self, docker_client: Any, job: Job, jobs: int = 0) -> None:
+        self.docker, self.job = docker_client, job
+        self.slots = jobs or default_jobs(docker_client, job.limits)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.slots,
+                                                           thread_name_prefix="sandbox")
+        self._lock = threading.Lock()
+        self._host: dict[str, Any] | None = None
+
+    def _host_setup(self) -> dict[str, Any]:
+        """KVM and the kernel pair mount, found once, when the first submission needs them."""
+        with self._lock:
+            if self._host is None:
+                self._host = {"kvm": _kvm(), "kernel": kernel_for_sandboxes(
+                    self.docker, self.job.lab, self.job.image)}
+            return self._host
+
+    def _run(self, pending: Pending, on_phase: Callable[[str], None]) -> Graded:
+        sub = sandbox.Submission(pending.student, pending.directory, pending.notebook)
+        return timed_run(self.docker, sub, self.job, on_phase=on_phase, **self._host_setup())
+
+    def submit(self, pending: Pending,
+               on_phase: Callable[[str], None]) -> concurrent.futures.Future[Graded]:
+        return self._pool.submit(self._run, pending, on_phase)
+
+    def close(self, interrupted: bool) -> list[str]:
+        if interrupted:
+            # Stop the running containers now (their grades are not final and will be
+            # made by the next run) instead of waiting for them.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            sandbox.reap(self.docker, self.job.labels)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        return sandbox.reap(self.docker, self.job.labels)
+
+
 # ----------------------------------------------------------------------------- the batch
 
 class _Batch:
-    """One run: the pool of sandboxes, the journal and the gradebook writer."""
+    """One run: the submissions to grade, the journal and the gradebook writer."""
 
-    def __init__(self, options: Options, lab: Lab, progress: Progress, docker_client: Any,
+    def __init__(self, options: Options, lab: Lab, progress: Progress,
                  writer: gradebook.GradebookWriter, journal: Journal, state_dir: Path) -> None:
         self.options, self.lab, self.progress = options, lab, progress
-        self.docker, self.writer, self.journal = docker_client, writer, journal
+        self.writer, self.journal = writer, journal
         self.history = state_dir / "history.jsonl"
         self.run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        self.labels = {"kdlab.batch": _batch_label(options)}
+        self.job = Job(lab, sandbox.lab_archive(lab, paths.cache_root()), options.image,
+                       options.limits, {"kdlab.batch": _batch_label(options)})
         self.summary = Summary(options.assignment)
         self._lock = threading.Lock()
-        self.lab_tar = sandbox.lab_archive(lab, paths.cache_root())
-        self.kvm = _kvm()
-        self.kernel: Path | None = None
 
     def record(self, record: GradeRecord) -> None:
         """Durable first (journal), then the gradebook and the feedback page."""
@@ -413,37 +520,33 @@ class _Batch:
         if not (only_missing and page.exists()):
             write_atomic(page, batch_report.feedback_html(record))
 
-    def grade_one(self, pending: Pending) -> GradeRecord | None:
-        """Grade in a sandbox and record; None when the grader (not the student) failed."""
-        try:
-            return self._grade_one(pending)
-        except Exception as err:  # a grader failure for one submission must not end the batch
-            message = f"{type(err).__name__}: {err}"
-            with self._lock:
-                self.summary.errors[pending.student] = message
-            self.progress.finished(pending.student, None, message)
-            return None
+    def not_graded(self, pending: Pending, message: str) -> None:
+        """The grader (not the student) failed: no record; the next run grades it again."""
+        self.summary.errors[pending.student] = message
+        self.progress.finished(pending.student, None, message)
 
-    def _grade_one(self, pending: Pending) -> GradeRecord | None:
-        started = time.monotonic()
-        outcome = sandbox.run(
-            self.docker, sandbox.Submission(pending.student, pending.directory, pending.notebook),
-            self.lab, self.lab_tar, image=self.options.image, limits=self.options.limits,
-            kvm=self.kvm, labels=self.labels, kernel=self.kernel,
-            on_phase=lambda phase: self.progress.state(pending.student, phase))
+    def graded(self, pending: Pending,
+               future: concurrent.futures.Future[Graded]) -> GradeRecord | None:
+        """Record what a runner sent back; None when the grader (not the student) failed."""
+        try:
+            graded = future.result()
+        except Exception as err:  # a grader failure for one submission must not end the batch
+            self.not_graded(pending, f"{type(err).__name__}: {err}")
+            return None
+        outcome = graded.outcome
         if not outcome.final:
-            with self._lock:
-                self.summary.errors[pending.student] = outcome.message
-            self.progress.finished(pending.student, None, outcome.message)
+            self.not_graded(pending, outcome.message)
             return None
         assert outcome.result is not None
         record = make_record(pending, self.options, self.lab, self.run_id, outcome.status,
                              outcome.result, outcome.message if outcome.status != "graded"
-                             else "", seconds=round(time.monotonic() - started, 2),
-                             phases=outcome.phases, memory_peak_mb=outcome.memory_peak_mb)
+                             else "", seconds=graded.seconds, phases=outcome.phases,
+                             memory_peak_mb=outcome.memory_peak_mb,
+                             **({"host": graded.host} if graded.host else {}))
         self.record(record)
-        with self._lock:
-            self.summary.graded += 1
+        self.summary.graded += 1
+        if graded.host:
+            self.summary.hosts[graded.host] = self.summary.hosts.get(graded.host, 0) + 1
         self.progress.finished(pending.student, record)
         return record
 
@@ -453,11 +556,11 @@ class _Batch:
                              CheckResult.from_json(record.result), record.message,
                              reused_from=record.student, seconds=0.0)
         self.record(shared)
-        with self._lock:
-            self.summary.reused += 1
+        self.summary.reused += 1
         self.progress.finished(pending.student, shared)
 
-    def run(self, todo: list[Pending], jobs: int) -> None:
+    def run(self, todo: list[Pending], runner: Runner) -> None:
+        """Grade `todo` through `runner`; records are made here, as results come back."""
         groups: dict[str, list[Pending]] = {}
         for pending in todo:
             if pending.problem:
@@ -469,29 +572,20 @@ class _Batch:
                 self.progress.finished(pending.student, unstarted)
             else:
                 groups.setdefault(pending.key, []).append(pending)
-        if groups:
-            self.kernel = kernel_for_sandboxes(self.docker, self.lab, self.options.image)
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs,
-                                                     thread_name_prefix="sandbox")
-        try:
-            futures = {pool.submit(self.grade_one, group[0]): group
-                       for group in groups.values()}
-            for future in concurrent.futures.as_completed(futures):
-                record = future.result()
-                for other in futures[future][1:]:
-                    if record is not None:
-                        self.share(record, other)
-                    else:
-                        self.summary.errors[other.student] = "same driver as " \
-                            f"{futures[future][0].student}, whose grading failed"
-        except BaseException:
-            # Interrupted: stop the running containers now (their grades are not final and
-            # will be made by the next run) instead of waiting for them.
-            pool.shutdown(wait=False, cancel_futures=True)
-            sandbox.reap(self.docker, self.labels)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        futures = {}
+        for group in groups.values():
+            first = group[0]
+            futures[runner.submit(first, functools.partial(self.progress.state,
+                                                           first.student))] = group
+        for future in concurrent.futures.as_completed(futures):
+            first, *others = futures[future]
+            record = self.graded(first, future)
+            for other in others:
+                if record is not None:
+                    self.share(record, other)
+                else:
+                    self.summary.errors[other.student] = \
+                        f"same driver as {first.student}, whose grading failed"
 
 
 def _batch_label(options: Options) -> str:
@@ -526,8 +620,13 @@ def after_batch(options: Options, lab: Lab, config: gradebook.CourseConfig,
                                 "installed (pip install -e . or rebuild the toolchain image)")
 
 
-def grade(options: Options, progress: Progress | None = None) -> Summary:
-    """Grade the assignment's submissions; see the module docstring."""
+def grade(options: Options, progress: Progress | None = None,
+          runners: RunnerFactory | None = None) -> Summary:
+    """Grade the assignment's submissions; see the module docstring.
+
+    `runners`: where the sandboxes run (default: LocalRunner, this host's Docker engine,
+    which must then see the course at the same path: submissions are mounted).
+    """
     started = time.monotonic()
     progress = progress or QuietProgress()
     if not options.course.is_dir():
@@ -550,7 +649,8 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         if refusal := lab.kernel.refusal(lab.id, release, kernel_config):
             raise BatchError(f"{refusal}, then the grader image with "
                              "`kdlab image build grader` (nothing was graded)")
-        problem = sandbox.check_visible(docker_client, state_dir, options.image)
+        problem = "" if runners else sandbox.check_visible(docker_client, state_dir,
+                                                              options.image)
         if problem:
             raise BatchError(f"{problem}: the containers that grade submissions mount them by "
                              "path, so the course must be where the Docker daemon sees it at "
@@ -568,7 +668,7 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
         except gradebook.GradebookError as err:
             raise BatchError(str(err)) from err
         writer.start()
-        batch = _Batch(options, lab, progress, docker_client, writer, journal, state_dir)
+        batch = _Batch(options, lab, progress, writer, journal, state_dir)
         summary = batch.summary
         summary.total = len(pending)
         todo = []
@@ -581,13 +681,16 @@ def grade(options: Options, progress: Progress | None = None) -> Summary:
                 summary.skipped += 1
             else:
                 todo.append(item)
-        jobs = options.jobs or default_jobs(docker_client, options.limits)
-        progress.planned(len(pending), len(todo), jobs)
+        runner = (runners or (lambda job: LocalRunner(docker_client, job, options.jobs)))(
+            batch.job)
+        progress.planned(len(pending), len(todo), runner.slots)
+        interrupted = True
         try:
-            batch.run(todo, jobs)
+            batch.run(todo, runner)
+            interrupted = False
         finally:
             writer.finish()
-            left = sandbox.reap(docker_client, batch.labels)
+            left = runner.close(interrupted)
         summary.gradebook_errors = dict(writer.errors)
         summary.warnings = list(writer.warnings)
         if left:

@@ -6,7 +6,9 @@ container of the grader image (toolchain + kernel pair + grader, no labs):
 - no network, a read-only root file system, all capabilities dropped, no new
   privileges, a non-root user; CPU, memory (no swap) and pids limits;
 - the student's submission directory mounted read-only, nothing else of the
-  host: not the course, not the gradebook, not other students' work;
+  host: not the course, not the gradebook, not other students' work (or, for a
+  grading host that shares no file system with the instructor's, only the
+  driver source itself, copied into the scratch volume: grader.cluster);
 - scratch space on a size-limited tmpfs volume (a volume rather than a plain
   tmpfs mount because Docker refuses put_archive on a read-only container
   unless the target is a volume);
@@ -80,11 +82,17 @@ class Limits:
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's notebook to grade: `directory` is mounted, `notebook` is a file in it."""
+    """One student's work to grade: `directory` is mounted, `notebook` is a file in it.
+
+    With `source` (the driver cell's Rust source, taken out of the notebook where the
+    notebook is), nothing is mounted: the source is copied into the container. A
+    grading host elsewhere (grader.cluster) sees no path of the instructor's.
+    """
 
     key: str
-    directory: Path
+    directory: Path | None
     notebook: str
+    source: str | None = None
 
 
 @dataclass
@@ -177,7 +185,7 @@ def _run_config(sub: Submission, image: str, limits: Limits, timeout_s: float, k
         volumes={volume: {"bind": SCRATCH, "mode": "rw"}},
         # A Mount, not a bind in `volumes`: a source path the daemon cannot see is an
         # error here, where a plain bind would silently create an empty directory.
-        mounts=[_submission_mount(sub.directory), *_kernel_mounts(kernel)],
+        mounts=[*_submission_mounts(sub), *_kernel_mounts(kernel)],
         tmpfs={"/tmp": "size=64m,noexec,nosuid,nodev"},
         environment={"KDLAB_CACHE": f"{SCRATCH}/cache", "HOME": SCRATCH,
                      "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8"},
@@ -196,6 +204,38 @@ def _submission_mount(directory: Path) -> Any:
     from docker.types import Mount
 
     return Mount(SUBMISSION, str(directory), type="bind", read_only=True)
+
+
+def _submission_mounts(sub: Submission) -> list[Any]:
+    """The submission's folder, unless its source is copied in (see Submission)."""
+    if sub.source is not None or sub.directory is None:
+        return []
+    return [_submission_mount(sub.directory)]
+
+
+#: Where a submission's copied-in source goes (in the scratch volume: see run()).
+SOURCE_DIR = f"{SCRATCH}/submission"
+
+
+def source_archive(module: str, source: str) -> bytes:
+    """A tar of the driver source as `submission/<module>.rs`, for put_archive at SCRATCH."""
+    buf = io.BytesIO()
+    data = source.encode("utf-8")
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folder = tarfile.TarInfo("submission")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(_owned(folder))
+        info = tarfile.TarInfo(f"submission/{module}.rs")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(_owned(info), io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _driver_args(sub: Submission, module: str) -> list[str]:
+    """How the build phase finds the driver: the mounted notebook or the copied-in source."""
+    if sub.source is not None:
+        return ["--source", f"{SOURCE_DIR}/{module}.rs"]
+    return ["--notebook", f"{SUBMISSION}/{sub.notebook}"]
 
 
 def _kernel_mounts(kernel: Path | None, read_only: bool = True) -> list[Any]:
@@ -357,9 +397,11 @@ def run(docker_client: Any, sub: Submission, lab: Lab, lab_tar: bytes, *,
         lap("start_s")
 
         on_phase("building")
+        if sub.source is not None:
+            container.put_archive(SCRATCH, source_archive(lab.module, sub.source))
         code, out, stderr = _exec(container, [
             "python3", "-m", "grader.batch.sandbox_worker", "build",
-            "--notebook", f"{SUBMISSION}/{sub.notebook}", "--module", lab.module,
+            *_driver_args(sub, lab.module), "--module", lab.module,
             "--timeout", str(lab.timeouts.build), "--out", f"{SCRATCH}/out",
             *(f"--allow={rule}" for rule in lab.allow)])
         lap("build_s")

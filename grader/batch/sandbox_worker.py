@@ -4,7 +4,8 @@ grader.batch.sandbox runs this module twice in the same container, so that the
 student's code is compiled before anything secret is in the container:
 
 1. `build`: extract the driver cell from the student's notebook (mounted
-   read-only) and compile it against the kernel pair. At this point the
+   read-only; or take the driver source the sandbox copied in, for a grading
+   host without the notebook) and compile it against the kernel pair. At this point the
    container holds the toolchain, the kernel pair and this one submission,
    nothing else: an `include_str!` of a hidden test, the gradebook or another
    student's work finds no such file. Afterwards every process the build left
@@ -114,13 +115,22 @@ def _use_seed(seed: Path = SEED) -> None:
         shutil.copytree(seed, paths.cache_root(), dirs_exist_ok=True)
 
 
-def phase_build(notebook: Path, module: str, timeout: float, allow: tuple[str, ...],
-                out: Path) -> dict:
-    """Compile the notebook's driver cell as `module.ko`; returns the summary printed."""
+def _driver_text(notebook: Path | None, source: Path | None) -> str:
+    """The driver's Rust source: the notebook's driver cell, or the copied-in source file."""
+    if source is not None:
+        return source.read_text(encoding="utf-8", errors="replace")
+    if notebook is None:
+        raise NotebookError("no driver: neither --notebook nor --source")
+    return extract_driver(notebook)[1]
+
+
+def phase_build(notebook: Path | None, module: str, timeout: float, allow: tuple[str, ...],
+                out: Path, source: Path | None = None) -> dict:
+    """Compile the driver (see _driver_text) as `module.ko`; returns the summary printed."""
     out.mkdir(parents=True, exist_ok=True)
     _use_seed()
     try:
-        _, source_text = extract_driver(notebook)
+        source_text = _driver_text(notebook, source)
     except NotebookError as err:
         build = BuildResult(False, None, log=str(err))
     else:
@@ -151,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python3 -m grader.batch.sandbox_worker")
     sub = cli.add_subparsers(dest="phase", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--notebook", required=True, type=Path)
+    driver = b.add_mutually_exclusive_group(required=True)
+    driver.add_argument("--notebook", type=Path, help="the submission's notebook")
+    driver.add_argument("--source", type=Path, help="the driver's Rust source (copied in)")
     b.add_argument("--module", required=True)
     b.add_argument("--timeout", type=float, default=120.0)
     b.add_argument("--allow", action="append", default=[],
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_cache(args.cache)
     elif args.phase == "build":
         print(json.dumps(phase_build(args.notebook, args.module, args.timeout,
-                                            tuple(args.allow), args.out)))
+                                     tuple(args.allow), args.out, args.source)))
     else:
         result = phase_boot(args.lab, args.out, args.kvm).to_json()
         print(json.dumps({"result": result, "oom_kills": oom_kills(),

@@ -35,6 +35,7 @@ EXTENSIONS: list[str] = [
     "grader.course.generate",
     "grader.cli.platform_cmds",
     "grader.cli.instructor_cmds",
+    "grader.cluster.cli",
 ]
 
 

@@ -1,4 +1,4 @@
-"""CLI extension: `kdlab image build`, `kdlab lab` and `kdlab grade`.
+"""CLI extension: `kdlab image build|sizes|save|load`, `kdlab lab` and `kdlab grade`.
 
 Registered through grader.cli.main.EXTENSIONS. Everything heavy (the Docker SDK,
 nbgrader) is imported inside the commands, so `kdlab check` keeps working where
@@ -78,7 +78,17 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         students=tuple(args.student or ()) + tuple(args.regrade or ()),
         regrade=tuple(args.regrade or ()), similarity=args.similarity,
     )
-    summary = batch.grade(options, progress=batch.ConsoleProgress())
+    cluster = None
+    if args.cluster:  # grading hosts of a Dask cluster (grader.cluster) instead of this one
+        from grader.cluster.cli import connect_for_grading
+
+        cluster = connect_for_grading(args.cluster, args.image)
+    try:
+        summary = batch.grade(options, progress=batch.ConsoleProgress(),
+                              runners=cluster.runner if cluster else None)
+    finally:
+        if cluster:
+            cluster.close()
     print(summary.describe())
     return 0 if summary.complete else 1
 
@@ -86,6 +96,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the image, lab and grade commands to the kdlab parser."""
     from grader.batch import sandbox
+    from grader.cluster.cli import add_image_commands
     from grader.images import build as images
     from grader.images import labserver
 
@@ -99,6 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ibuild.set_defaults(func=_cmd_image_build)
     isizes = image.add_parser("sizes", help="sizes of the kdlab images present")
     isizes.set_defaults(func=_cmd_image_sizes)
+    add_image_commands(image)
 
     lab = sub.add_parser("lab", help="start the student lab (JupyterLab) and print its URL")
     lab.add_argument("--port", type=int, default=labserver.CONTAINER_PORT)
@@ -129,4 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "did not change; the journal keeps the old score beside the new")
     grade.add_argument("--similarity", action="store_true",
                        help="also run `kdlab similarity` on the assignment")
+    grade.add_argument("--cluster", metavar="tcp://HOST:8786",
+                       help="grade on the hosts of this Dask scheduler (each runs `kdlab "
+                       "worker`) instead of this host's Docker engine")
     grade.set_defaults(func=_cmd_grade)

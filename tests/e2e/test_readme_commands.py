@@ -51,6 +51,15 @@ SKIPPED = {
     "--trace-cost": "a benchmark (as above)",
     "scripts/in-toolchain python3 bench/batch_throughput.py -n 100": "a benchmark (as above)",
     "scripts/in-toolchain python3 bench/trace_picture.py": "a benchmark (as above)",
+    "scripts/in-toolchain dask scheduler": "a service that runs until stopped; "
+        "tests/e2e/test_cluster.py starts one (and the workers) on hosts of their own",
+    "scripts/in-toolchain kdlab worker tcp://HOST:8786": "a placeholder address, and a "
+        "service (as above)",
+    "scripts/in-toolchain kdlab grade 00-hello --course course --cluster tcp://HOST:8786":
+        "a placeholder address; tests/e2e/test_cluster.py grades through a real cluster",
+    "scripts/in-toolchain kdlab image save grader -o grader.tar.gz": "writes gigabytes for "
+        "minutes; tests/e2e/test_cluster_images.py saves and loads a small image the same way",
+    "kdlab image load grader.tar.gz": "on a grading host, after the save (as above)",
     "scripts/in-toolchain python3 bench/mutation_score.py --jobs 2":
         "grades every seeded bug of every lab (minutes); tests/test_labs.py grades the same "
         "variants with their expectations",

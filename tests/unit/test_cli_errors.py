@@ -45,6 +45,10 @@ CASES: list[tuple[list[str], str, dict[str, str]]] = [
     (["similarity", "nosuch", "--course", "course"], "nosuch", {}),
     (["export", "00-hello", "--to", "canvas"], "needs --roster", {}),
     (["export", "00-hello", "--to", "csv", "--course", "/nonexistent"], "/nonexistent", {}),
+    (["image", "load", "/nonexistent.tar.gz"], "is not a file", {}),
+    (["image", "save", "grader", "-o", "/nonexistent/dir/images.tar"], "Docker is not reachable",
+     NO_DOCKER),
+    (["worker", "tcp://127.0.0.1:1"], "Docker is not reachable", NO_DOCKER),
 ]
 
 
