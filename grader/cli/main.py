@@ -19,6 +19,7 @@ EXTENSIONS: list[str] = [
     "grader.course.generate",
     "grader.cli.platform_cmds",
     "grader.cli.instructor_cmds",
+    "grader.cli.hub_cmds",
 ]
 
 

@@ -68,6 +68,9 @@ class ImageSpec:
     needs: tuple[str, ...] = ()
     local_bases: tuple[str, ...] = ()
     buildargs: dict[str, str] = field(default_factory=dict)
+    #: Built by `kdlab image build` with no names (and so by ./setup); the hub image is
+    #: not: `kdlab hub` builds it on first use (`kdlab image build hub` does too).
+    default: bool = True
 
 
 def lab_modules(labs_dir: Path = REPO / "labs") -> list[str]:
@@ -101,7 +104,12 @@ IMAGES: dict[str, ImageSpec] = {
                         needs=("runtime",), buildargs={"RUNTIME": tags.image("runtime")}),
     "lab": ImageSpec("lab", tags.image("lab"), "images/lab/Dockerfile", needs=("runtime",),
                      buildargs={"RUNTIME": tags.image("runtime")}),
+    "hub": ImageSpec("hub", tags.image("hub"), "images/hub/Dockerfile",
+                     local_bases=(COMMON_IMAGE,), buildargs={"COMMON": COMMON_IMAGE},
+                     default=False),
 }
+#: What `kdlab image build` builds when no image is named.
+DEFAULT_TARGETS = [name for name, spec in IMAGES.items() if spec.default]
 
 
 def build_order(targets: list[str]) -> list[ImageSpec]:
@@ -197,7 +205,11 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
                   if not arc.startswith("build/images/course/source/")
                   and "/submitted/" not in arc and "/autograded/" not in arc
                   and "/feedback/" not in arc and path.suffix != ".db"]
-        files.append(("images/lab/start-lab", repo / "images/lab/start-lab"))
+        files += [(f"images/lab/{name}", repo / "images/lab" / name)
+                  for name in ("start-lab", "nbgrader_config.py")]
+    if spec.name == "hub":
+        files += [("pyproject.toml", repo / "pyproject.toml"),
+                  ("images/hub/jupyterhub_config.py", repo / "images/hub/jupyterhub_config.py")]
     return files
 
 
