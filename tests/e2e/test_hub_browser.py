@@ -77,7 +77,7 @@ class Person:
         page.fill("#username_input", self.name)
         page.fill("#password_input", PASSWORD)
         page.fill("#password_confirmation_input", PASSWORD)
-        page.click("#signup_submit, input[type=submit], button[type=submit]")
+        page.click("#signup_submit")
         page.wait_for_selector(".alert")
         page.goto(f"{self.hub.url}/hub/login")
         page.fill("#username_input", self.name)
