@@ -74,7 +74,6 @@ def main() -> int:
     parser.add_argument("--no-check", action="store_true", help="skip the class-wide check")
     args = parser.parse_args()
 
-    hubkit.images_ready()
     students = tuple(f"s{i:03d}" for i in range(1, args.n + 1))
     lab = Lab.load(HELLO)
     with hubkit.running_hub(students, admin="teacher", mem=args.mem, cpus=args.cpus) as (

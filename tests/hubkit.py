@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
+import os
 import shutil
 import time
 import urllib.error
@@ -37,10 +38,15 @@ COURSE_ID = "kdlab"
 SPAWN_TIMEOUT_S = 420
 
 
-def images_ready() -> None:
-    """The lab image of this checkout (built, or found current, first); the hub image is
-    built by server.start on first use."""
+def lab_image() -> str:
+    """The lab image of this checkout (built, or found current, first), unless
+    KDLAB_TEST_LAB_IMAGE names one to use as it is; the hub image is built by
+    server.start on first use."""
+    given = os.environ.get("KDLAB_TEST_LAB_IMAGE")
+    if given:
+        return given
     images.build(["lab"])
+    return images.IMAGES["lab"].tag
 
 
 @contextlib.contextmanager
@@ -51,7 +57,8 @@ def running_hub(students: tuple[str, ...], admin: str = "teacher", **options: An
     name = unique("kdlab-hub-test")
     course = SCRATCH / name / "course"
     settings = server.Settings(course=course, admin=admin, name=name, port=free_port(),
-                               students=tuple(Student(s) for s in students), **options)
+                               students=tuple(Student(s) for s in students),
+                               lab_image=lab_image(), **options)
     try:
         yield server.start(client, settings), settings
     finally:

@@ -48,7 +48,6 @@ def grader_image() -> str:
 
 @pytest.fixture(scope="module")
 def hub():
-    hubkit.images_ready()
     with hubkit.running_hub((ANN, BOB), admin=TEACHER, mem="1536M") as running:
         yield running
 

@@ -93,8 +93,9 @@ class Person:
         page.goto(f"{self.hub.url}/user/{self.name}/formgrader/manage_assignments")
         row = page.locator("tr", has=page.locator("td.name", has_text=ASSIGNMENT))
         row.locator(f"td.{column} a").click()
-        page.wait_for_selector("#success-modal", timeout=600_000)
+        page.wait_for_selector("#success-modal, #error-modal", timeout=600_000)
         self.shot(f"formgrader-{column}")
+        assert page.locator("#error-modal").count() == 0, page.inner_text("#error-modal")
 
     def assignment_list(self, button: str) -> None:
         """Open the Assignments tab and press a button of the assignment (Fetch, Submit...)."""
@@ -143,7 +144,6 @@ class Person:
 def test_a_class_round_trip_in_the_browser(browser, grader_image) -> None:
     lab = Lab.load(LABS / ASSIGNMENT)
     drivers = {"ann": lab.solved(), "bob": variants.text(ASSIGNMENT, "bug_no_goodbye.patch")}
-    hubkit.images_ready()
     with hubkit.running_hub(tuple(drivers), admin=TEACHER, mem="1536M") as (hub, settings):
         teacher = Person(browser, hub, TEACHER)
         teacher.sign_up_and_log_in()
