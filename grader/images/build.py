@@ -8,7 +8,8 @@ appear under build/images/ in the context:
 
 - build/images/kernel/  the slim kernel pair export (grader.engine.kernel_export);
 - build/images/course/  the released course (course/release, or made by
-                        `nbgrader generate_assignment` from course/source).
+                        `nbgrader generate_assignment` from course/source);
+- build/images/hub-requirements.txt  the `hub` extra of pyproject.toml (the hub image).
 
 The runtime image stands on kdlab/common (images/common/Dockerfile, made by
 ./setup), as the toolchain image does: the Debian packages and the Python
@@ -184,6 +185,20 @@ def course_release(repo: Path, work: Path) -> Path:
     return out
 
 
+def hub_requirements(repo: Path, work: Path) -> Path:
+    """The `hub` extra of pyproject.toml as a pip requirements file: the hub image is
+    rebuilt when its requirements change, not whenever pyproject.toml does."""
+    import tomllib
+
+    extra = tomllib.loads((repo / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["hub"]
+    out = work / "hub-requirements.txt"
+    text = "".join(f"{line}\n" for line in extra)
+    if not out.is_file() or out.read_text() != text:
+        out.write_text(text)
+    return out
+
+
 def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
                   pair: kernel.KernelPair | None = None) -> list[tuple[str, Path]]:
     """Everything the image's Dockerfile copies, as (path in the context, file)."""
@@ -208,7 +223,7 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
         files += [(f"images/lab/{name}", repo / "images/lab" / name)
                   for name in ("start-lab", "nbgrader_config.py")]
     if spec.name == "hub":
-        files += [("pyproject.toml", repo / "pyproject.toml"),
+        files += [("build/images/hub-requirements.txt", hub_requirements(repo, work)),
                   ("images/hub/jupyterhub_config.py", repo / "images/hub/jupyterhub_config.py")]
     return files
 
