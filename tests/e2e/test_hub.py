@@ -78,10 +78,12 @@ def test_release_fetch_submit_collect_grade_feedback_between_users(hub, grader_i
     for student, rust in drivers.items():
         listed = hubkit.nbgrader_action(running, student, "fetch", ASSIGNMENT)
         assert any(a["assignment_id"] == ASSIGNMENT and a["status"] == "fetched"
-                   for a in listed), listed
+                   for a in listed["value"]), listed
         model = hubkit.contents(running, student, NOTEBOOK)
         source = json.dumps(model["content"])
-        assert "BEGIN HIDDEN TESTS" not in source and "parameter_default" in source
+        # The hidden test's cell is there (it is graded), its code is not.
+        assert "test_parameter_default" in source
+        assert "HIDDEN TESTS" not in source and "'parameter_default')" not in source
         hubkit.contents(running, student, NOTEBOOK, "PUT", {
             "type": "notebook", "format": "json",
             "content": coursekit.with_driver(model["content"], rust)})
