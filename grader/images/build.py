@@ -221,7 +221,7 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
                   and "/submitted/" not in arc and "/autograded/" not in arc
                   and "/feedback/" not in arc and path.suffix != ".db"]
         files += [(f"images/lab/{name}", repo / "images/lab" / name)
-                  for name in ("start-lab", "nbgrader_config.py")]
+                  for name in ("start-lab", "nbgrader_config.py", "nbgrader_student_config.py")]
     if spec.name == "hub":
         files += [("build/images/hub-requirements.txt", hub_requirements(repo, work)),
                   ("images/hub/jupyterhub_config.py", repo / "images/hub/jupyterhub_config.py")]
