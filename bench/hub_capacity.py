@@ -94,7 +94,7 @@ def main() -> int:
                 runs = list(pool.map(lambda s: check_in(hub, s, source), students))
             wall = time.monotonic() - started
             each = sorted(seconds for seconds, _ in runs)
-            full = sum(score == lab.max_score() for _, score in runs)
+            full = sum(score == lab.max_score for _, score in runs)
             print(f"lab 00 check, all {args.n} at once: {wall:.0f} s until the last "
                   f"(each: median {statistics.median(each):.0f} s, min {each[0]:.0f} s); "
                   f"{full}/{args.n} full marks")

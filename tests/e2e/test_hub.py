@@ -115,7 +115,7 @@ def test_release_fetch_submit_collect_grade_feedback_between_users(hub, grader_i
                                         jobs=2, image=grader_image))
     assert summary.complete, summary.describe()
     scores = {s: r["result"]["score"] for s, r in summary.records.items()}
-    assert scores[ANN] == lab.max_score() and scores[BOB] < scores[ANN], scores
+    assert scores[ANN] == lab.max_score and scores[BOB] < scores[ANN], scores
 
     hubkit.formgrader(running, TEACHER, "release_feedback", ASSIGNMENT)
     for student, score in scores.items():
@@ -124,7 +124,7 @@ def test_release_fetch_submit_collect_grade_feedback_between_users(hub, grader_i
         assert len(stamps) == 1, stamps
         page = hubkit.contents(running, student,
                                f"{ASSIGNMENT}/feedback/{stamps[0]['name']}/{ASSIGNMENT}.html")
-        assert f"{score:g} / {lab.max_score():g}" in page["content"], page["content"][:400]
+        assert f"{score:g} / {lab.max_score:g}" in page["content"], page["content"][:400]
         assert student in page["content"]
 
 
