@@ -13,6 +13,7 @@ change the environment). One variable, one meaning, everywhere:
 | `KDLAB_IMAGE_NS`     | namespace of the images (grader/tags.py)   | `kdlab`                  |
 | `KDLAB_NOTEBOOK_DIR` | where a notebook writes driver files       | the system's temp folder |
 | `KDLAB_KVM`          | KVM in notebook checks: auto, on or off    | `auto`                   |
+| `KDLAB_HUB_COURSE`   | the course folder `kdlab hub` serves       | `./kdlab-course`         |
 
 Read elsewhere, not by Python: `KDLAB_TOOLCHAIN_IMAGE` and `KDLAB_DEBIAN_MIRROR`
 (scripts/in-toolchain, images/base/build.sh); `KDLAB_TOKEN`, `KDLAB_PORT`,
@@ -71,3 +72,8 @@ def notebook_dir() -> Path:
 def notebook_kvm() -> str:
     """KVM choice of notebook checks (auto, on, off)."""
     return _env("KDLAB_KVM") or "auto"
+
+
+def hub_course() -> Path:
+    """The course folder a `kdlab hub` serves to its instructor (made from course/ if missing)."""
+    return Path(_env("KDLAB_HUB_COURSE") or "kdlab-course")

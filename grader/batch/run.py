@@ -42,6 +42,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -64,6 +65,8 @@ from grader.util import write_atomic
 MAX_NOTEBOOK_BYTES = 20 << 20
 #: A test message kept in a record (a flood of guest output is cut here).
 MAX_MESSAGE_CHARS = 8000
+#: Files of a submission nbgrader's release_feedback needs next to its feedback page.
+FEEDBACK_KEYS = ("timestamp.txt", "submission_secret.txt")
 
 
 class BatchError(KdlabError):
@@ -519,6 +522,12 @@ class _Batch:
                 / f"{record.notebook_id}.html")
         if not (only_missing and page.exists()):
             write_atomic(page, batch_report.feedback_html(record))
+        # What `nbgrader release_feedback` reads beside the page (as generate_feedback
+        # leaves it): the submission's time and the secret its feedback is filed under.
+        submitted = self.options.course / "submitted" / record.student / self.options.assignment
+        for name in FEEDBACK_KEYS:
+            if (submitted / name).is_file():
+                shutil.copyfile(submitted / name, page.parent / name)
 
     def not_graded(self, pending: Pending, message: str) -> None:
         """The grader (not the student) failed: no record; the next run grades it again."""

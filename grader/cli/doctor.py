@@ -90,7 +90,7 @@ def _images(docker_client: Any, pair: kernel.KernelPair | None) -> Iterator[Find
     below = {images.COMMON_IMAGE: images.BASE_IMAGE, images.TOOLCHAIN_IMAGE: images.COMMON_IMAGE,
              **{spec.tag: (images.IMAGES[spec.needs[0]].tag if spec.needs
                            else spec.local_bases[0]) for spec in images.IMAGES.values()}}
-    built = [spec.tag for spec in images.IMAGES.values()]
+    built = [images.IMAGES[name].tag for name in images.DEFAULT_TARGETS]  # the hub's: `kdlab hub`
     export = kernel_export.export_dir(pair).name if pair else None
     found: dict[str, Any] = {}
     for tag in (*images.SETUP_IMAGES, *built):

@@ -36,6 +36,7 @@ EXTENSIONS: list[str] = [
     "grader.cli.platform_cmds",
     "grader.cli.instructor_cmds",
     "grader.cluster.cli",
+    "grader.cli.hub_cmds",
 ]
 
 

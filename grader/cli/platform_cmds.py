@@ -33,7 +33,8 @@ def _image_name(value: str) -> str:
 def _cmd_image_build(args: argparse.Namespace) -> int:
     from grader.images import build as images
 
-    targets = list(images.IMAGES) if not args.images or "all" in args.images else args.images
+    targets = (images.DEFAULT_TARGETS if not args.images or "all" in args.images
+               else args.images)
     built = images.build(targets, reporter=Console(), no_cache=args.no_cache)
     for item in built:
         how = ("up to date" if item.up_to_date else

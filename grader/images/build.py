@@ -9,6 +9,8 @@ The runtime image's is one tree, opt/kdlab/ (the slim kernel pair export of
 grader.engine.kernel_export, the grader package and the lab module names), for
 one COPY: every Dockerfile step is a commit, and on fuse-overlayfs a commit walks
 the whole image.
+The hub image's context adds build/images/hub-requirements.txt, the `hub` extra of
+pyproject.toml.
 
 The runtime image stands on kdlab/common (images/common/Dockerfile, made by
 ./setup), as the toolchain image does: the Debian packages and the Python
@@ -69,6 +71,9 @@ class ImageSpec:
     needs: tuple[str, ...] = ()
     local_bases: tuple[str, ...] = ()
     buildargs: dict[str, str] = field(default_factory=dict)
+    #: Built by `kdlab image build` with no names (and so by ./setup); the hub image is
+    #: not: `kdlab hub` builds it on first use (`kdlab image build hub` does too).
+    default: bool = True
 
 
 def lab_modules(labs_dir: Path = REPO / "labs") -> list[str]:
@@ -97,7 +102,12 @@ IMAGES: dict[str, ImageSpec] = {
                         needs=("runtime",), buildargs={"RUNTIME": tags.image("runtime")}),
     "lab": ImageSpec("lab", tags.image("lab"), "images/lab/Dockerfile", needs=("runtime",),
                      buildargs={"RUNTIME": tags.image("runtime")}),
+    "hub": ImageSpec("hub", tags.image("hub"), "images/hub/Dockerfile",
+                     local_bases=(COMMON_IMAGE,), buildargs={"COMMON": COMMON_IMAGE},
+                     default=False),
 }
+#: What `kdlab image build` builds when no image is named.
+DEFAULT_TARGETS = [name for name, spec in IMAGES.items() if spec.default]
 
 
 def build_order(targets: list[str]) -> list[ImageSpec]:
@@ -213,6 +223,20 @@ def course_release(repo: Path, work: Path) -> Path:
     return out
 
 
+def hub_requirements(repo: Path, work: Path) -> Path:
+    """The `hub` extra of pyproject.toml as a pip requirements file: the hub image is
+    rebuilt when its requirements change, not whenever pyproject.toml does."""
+    import tomllib
+
+    extra = tomllib.loads((repo / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["hub"]
+    out = work / "hub-requirements.txt"
+    text = "".join(f"{line}\n" for line in extra)
+    if not out.is_file() or out.read_text() != text:
+        out.write_text(text)
+    return out
+
+
 def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
                   pair: kernel.KernelPair | None = None) -> list[tuple[str, Path]]:
     """Everything the image's Dockerfile copies, as (path in the context, file)."""
@@ -241,7 +265,11 @@ def context_files(spec: ImageSpec, repo: Path = REPO, work: Path | None = None,
                   and "/submitted/" not in arc and "/autograded/" not in arc
                   and "/feedback/" not in arc and path.suffix != ".db"
                   and path.name != RELEASE_STAMP]
-        files.append(("images/lab/start-lab", repo / "images/lab/start-lab"))
+        files += [(f"images/lab/{name}", repo / "images/lab" / name)
+                  for name in ("start-lab", "nbgrader_config.py", "nbgrader_student_config.py")]
+    if spec.name == "hub":
+        files += [("build/images/hub-requirements.txt", hub_requirements(repo, work)),
+                  ("images/hub/jupyterhub_config.py", repo / "images/hub/jupyterhub_config.py")]
     return files
 
 

@@ -63,6 +63,13 @@ SKIPPED = {
     "scripts/in-toolchain python3 bench/mutation_score.py --jobs 2":
         "grades every seeded bug of every lab (minutes); tests/test_labs.py grades the same "
         "variants with their expectations",
+    "scripts/in-toolchain kdlab hub --roster students.csv":
+        "starts a course server for a class on port 8000 until stopped; tests/e2e/test_hub.py "
+        "starts one of its own the same way (grader.hub.server.start)",
+    "scripts/in-toolchain kdlab hub --stop": "stops the course server above",
+    "scripts/in-toolchain kdlab grade 00-hello --course kdlab-course":
+        "needs the course server's collected submissions; tests/e2e/test_hub.py grades them",
+    "scripts/in-toolchain python3 bench/hub_capacity.py -n 10": "a benchmark (as above)",
 }
 
 #: Commands that need what this checkout does not have (a released course with student

@@ -49,6 +49,8 @@ CASES: list[tuple[list[str], str, dict[str, str]]] = [
     (["image", "save", "grader", "-o", "/nonexistent/dir/images.tar"], "Docker is not reachable",
      NO_DOCKER),
     (["worker", "tcp://127.0.0.1:1"], "Docker is not reachable", NO_DOCKER),
+    (["hub", "--roster", "/nonexistent.csv"], "no such file", {}),
+    (["hub", "--stop"], "Docker is not reachable", NO_DOCKER),
 ]
 
 
