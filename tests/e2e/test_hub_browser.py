@@ -105,9 +105,10 @@ class Person:
         page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
         page.get_by_role("menuitem", name="Assignment List", exact=True).click()
         page.get_by_role("button", name=button, exact=True).first.click()
+        # While nbgrader works, the button says so ("Fetching...", "Submitting...").
         page.wait_for_function(
-            f"() => ![...document.querySelectorAll('button')].some(b => "
-            f"b.innerText.startsWith('{button[:-1]}ing'))", timeout=300_000)
+            "() => ![...document.querySelectorAll('button')].some(b => "
+            "b.innerText.trim().endsWith('ing...'))", timeout=300_000)
 
     def write_and_run_driver(self, rust: str) -> str:
         """Open the fetched notebook, replace the driver cell, run it: the results table."""
@@ -116,8 +117,7 @@ class Person:
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=SPAWN_MS)
         page.locator(".jp-Notebook .jp-Cell").first.click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run Selected Cell", exact=True).click()  # setup
+        page.keyboard.press("Shift+Enter")  # the set-up cell (%load_ext grader.course.jupyter)
         driver = page.locator(".jp-CodeCell", has_text="%%kdlab_driver").first
         driver.locator(".cm-content").click()
         page.keyboard.press("Control+a")
