@@ -13,104 +13,22 @@ looking at).
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import secrets
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from grader.lab.model import Lab
-from tests import coursekit, labkit
-from tests.conftest import LABS, REPO
+from tests import browserkit, coursekit, labkit
+from tests.conftest import LABS
 
-CHROMIUM = Path("/usr/bin/chromium")
 ASSIGNMENT = "00-hello"
-SERVER_START_S = 90
-RESULTS_TIMEOUT_MS = 300_000
-
-
-def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"jupyter lab exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"jupyter lab did not answer in {SERVER_START_S} s:\n{log.read_text()}")
-
-
-@contextlib.contextmanager
-def jupyterlab_server(assignments: list[str]) -> Iterator[tuple[str, str, Path]]:
-    """(base URL, token, notebook folder) of a JupyterLab serving the assignments' source
-    notebooks, stopped (and its folder removed) on exit; its log goes to the artifacts."""
-    work = REPO / "build" / f"test-browser-{time.time_ns()}"
-    notebooks, home, config = work / "notebooks", work / "home", work / "config"
-    for folder in (notebooks, home, config / "labconfig"):
-        folder.mkdir(parents=True)
-    for assignment in assignments:
-        shutil.copy2(coursekit.COURSE / "source" / assignment / f"{assignment}.ipynb", notebooks)
-    # No "news" prompt or other popups over the notebook.
-    (config / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    token, port = secrets.token_hex(16), labkit.free_port()
-    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config),
-           "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
-    log = work / "jupyter.log"
-    with log.open("w") as stream:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}"],
-            cwd=notebooks, env=env, stdout=stream, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_server(f"{base}/api/status?token={token}", proc, log)
-        yield base, token, notebooks
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        shutil.copy2(log, coursekit.ARTIFACTS / "browser-jupyter.log") \
-            if coursekit.ARTIFACTS.is_dir() else None
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def jupyterlab():
     """(base URL, token, notebook folder) of a JupyterLab started for this test."""
-    with jupyterlab_server([ASSIGNMENT]) as server:
+    with browserkit.jupyterlab_server([ASSIGNMENT]) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: the toolchain image installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        yield chromium
-        chromium.close()
 
 
 def test_run_the_check_cell_and_see_the_results_table(jupyterlab, browser, pair) -> None:
@@ -124,8 +42,7 @@ def test_run_the_check_cell_and_see_the_results_table(jupyterlab, browser, pair)
                            timeout=120_000)
 
     try:
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        browserkit.run_all(page)
 
         # The driver cell's ipywidgets progress: a bar and a live status line.
         page.wait_for_selector(".jupyter-widgets .progress-bar", state="attached",
@@ -138,7 +55,7 @@ def test_run_the_check_cell_and_see_the_results_table(jupyterlab, browser, pair)
         page.screenshot(path=str(coursekit.ARTIFACTS / "browser-00-hello-progress.png"))
 
         table = page.wait_for_selector("table.kdlab-results", state="attached",
-                                       timeout=RESULTS_TIMEOUT_MS)
+                                       timeout=browserkit.RESULTS_TIMEOUT_MS)
         rows = table.query_selector_all("tbody tr.kdlab-test")
         shown = {row.get_attribute("data-test"): row.inner_text() for row in rows}
         assert list(shown) == [t.name for t in lab.tests]

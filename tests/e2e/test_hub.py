@@ -1,23 +1,32 @@
-"""`kdlab hub` end to end: accounts, nbgrader's round trip between users, isolation, persistence.
+"""`kdlab hub` end to end: accounts, a class's round trip in a real browser, isolation,
+persistence.
 
-A real hub (grader.hub.server.start: the hub image, JupyterHub, DockerSpawner, a
-lab container per user) with an instructor and two students on the roster. The
-round trip goes through the hub's proxy into each person's own server, with the
-calls the Jupyter extensions make: formgrader's Generate and Release, the
-Assignments tab's Fetch, the notebook saved by the editor, Submit, formgrader's
-Collect, `kdlab grade` on this machine against the course folder, formgrader's
-Release feedback, and the Assignments tab's Fetch feedback; each student then
-reads their own score in their feedback page. Along the way, from inside a
-student's container as that student: the exchange's inbox and feedback cannot
-be listed, the released assignment cannot be changed, there is no course folder,
-gradebook or hidden test. Finally a student's saved work survives a killed
-container and a stop and restart of the whole hub.
+One real hub for the module (grader.hub.server.start: the hub image, JupyterHub,
+DockerSpawner, a lab container per user) with an instructor and three students on
+the roster. The round trip is done the way people do it, in Debian's chromium
+driven by Playwright, each person in a browser context of their own (their own
+cookies): the instructor signs up, logs in and releases 00-hello from formgrader;
+two students sign up, log in, fetch the assignment in the Assignments tab, write
+the driver cell (one the solution, one with a seeded bug), run the notebook, see
+the results table, save and submit; the instructor collects, `kdlab grade`
+grades on this machine against the course folder, the instructor releases the
+feedback; each student fetches it and sees their own score. Screenshots of each
+step go to build/artifacts/hub/.
+
+Along the way, from inside a student's container as that student: the exchange's
+inbox and feedback cannot be listed, the released assignment cannot be changed,
+there is no course folder, gradebook or hidden test, and the fetched notebook
+has the hidden test's cell but not its code. Finally a student's saved work
+survives a killed container and a stop and restart of the whole hub.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import urllib.parse
+from typing import Any
 
 import pytest
 
@@ -26,15 +35,18 @@ from grader.batch import sandbox
 from grader.hub import server
 from grader.images import build as images
 from grader.lab.model import Lab
-from tests import coursekit, hubkit, variants
+from tests import browserkit, coursekit, hubkit, variants
 from tests.conftest import LABS
 
 pytestmark = pytest.mark.e2e
 
 ASSIGNMENT = "00-hello"
-TEACHER, ANN, BOB = "teacher", "ann", "bob"
+TEACHER, ANN, BOB, CAT = "teacher", "ann", "bob", "cat"
+PASSWORD = "a long class passphrase"
 EXCHANGE = f"/srv/nbgrader/exchange/{hubkit.COURSE_ID}"
 NOTEBOOK = f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+SHOTS = coursekit.ARTIFACTS / "hub"
+SPAWN_MS = hubkit.SPAWN_TIMEOUT_S * 1000
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +60,7 @@ def grader_image() -> str:
 
 @pytest.fixture(scope="module")
 def hub():
-    with hubkit.running_hub((ANN, BOB), admin=TEACHER, mem="1536M") as running:
+    with hubkit.running_hub((ANN, BOB, CAT), admin=TEACHER, mem="1536M") as running:
         yield running
 
 
@@ -57,39 +69,101 @@ def test_roster_students_sign_up_and_log_in_strangers_do_not(hub) -> None:
     stranger = hubkit.Browserless(running)
     assert "sent to the admin" in stranger.sign_up("carol-not-listed", "a long passphrase 1")
     assert not stranger.log_in("carol-not-listed", "a long passphrase 1")
-    ann = hubkit.Browserless(running)
-    ann.sign_up(ANN, "ann's long passphrase")
-    assert ann.log_in(ANN, "ann's long passphrase")
-    assert not hubkit.Browserless(running).log_in(ANN, "a wrong passphrase")
+    cat = hubkit.Browserless(running)
+    cat.sign_up(CAT, "cat's long passphrase")
+    assert cat.log_in(CAT, "cat's long passphrase")
+    assert not hubkit.Browserless(running).log_in(CAT, "a wrong passphrase")
 
 
-def test_release_fetch_submit_collect_grade_feedback_between_users(hub, grader_image) -> None:
-    running, settings = hub
-    course = settings.course
-    hubkit.start_servers(running, [TEACHER, ANN, BOB])
+class Person:
+    """One person at the hub in a browser context of their own."""
 
-    # The instructor generates and releases the assignment from formgrader.
-    hubkit.formgrader(running, TEACHER, "assign", ASSIGNMENT)
-    hubkit.formgrader(running, TEACHER, "release", ASSIGNMENT)
+    def __init__(self, browser: Any, hub: server.Hub, name: str) -> None:
+        self.hub, self.name = hub, name
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.context.set_default_timeout(120_000)
+        self.page = self.context.new_page()
 
-    # Each student fetches it (Assignments tab), completes the driver cell, saves.
-    lab = Lab.load(LABS / ASSIGNMENT)
-    drivers = {ANN: lab.solved(), BOB: variants.text(ASSIGNMENT, "bug_no_goodbye.patch")}
-    for student, rust in drivers.items():
-        listed = hubkit.nbgrader_action(running, student, "fetch", ASSIGNMENT)
-        assert any(a["assignment_id"] == ASSIGNMENT and a["status"] == "fetched"
-                   for a in listed["value"]), listed
-        model = hubkit.contents(running, student, NOTEBOOK)
-        source = json.dumps(model["content"])
-        # The hidden test's cell is there (it is graded), its code is not.
-        assert "test_parameter_default" in source
-        assert "HIDDEN TESTS" not in source and "'parameter_default')" not in source
-        hubkit.contents(running, student, NOTEBOOK, "PUT", {
-            "type": "notebook", "format": "json",
-            "content": coursekit.with_driver(model["content"], rust)})
-        hubkit.nbgrader_action(running, student, "submit", ASSIGNMENT)
+    def shot(self, step: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{step}-{self.name}.png"))
 
-    # What a student can reach, as that student, in their own container.
+    def sign_up_and_log_in(self) -> None:
+        page = self.page
+        page.goto(f"{self.hub.url}/hub/signup")
+        page.fill("#username_input", self.name)
+        page.fill("#password_input", PASSWORD)
+        page.fill("#password_confirmation_input", PASSWORD)
+        page.click("#signup_submit")
+        page.wait_for_selector(".alert")
+        page.goto(f"{self.hub.url}/hub/login")
+        page.fill("#username_input", self.name)
+        page.fill("#password_input", PASSWORD)
+        page.click("#login_submit")
+        # The hub starts the server and sends the browser on to JupyterLab.
+        page.wait_for_url(f"**/user/{self.name}/lab**", timeout=SPAWN_MS)
+        page.wait_for_selector(".jp-LabShell", timeout=SPAWN_MS)
+
+    def formgrader(self, column: str) -> None:
+        """Click the button of the assignment's row in formgrader's Manage Assignments."""
+        page = self.page
+        page.goto(f"{self.hub.url}/user/{self.name}/formgrader/manage_assignments")
+        row = page.locator("tr", has=page.locator("td.name", has_text=ASSIGNMENT))
+        row.locator(f"td.{column} a").click()
+        page.wait_for_selector("#success-modal, #error-modal", timeout=600_000)
+        self.shot(f"formgrader-{column}")
+        assert page.locator("#error-modal").count() == 0, page.inner_text("#error-modal")
+
+    def assignment_list(self, button: str) -> None:
+        """Open the Assignments tab and press a button of the assignment (Fetch, Submit...)."""
+        page = self.page
+        page.goto(f"{self.hub.url}/user/{self.name}/lab")
+        page.wait_for_selector(".jp-LabShell", timeout=SPAWN_MS)
+        page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+        page.get_by_role("menuitem", name="Assignment List", exact=True).click()
+        page.get_by_role("button", name=button, exact=True).first.click()
+        # While nbgrader works, the button says so ("Fetching...", "Submitting...").
+        page.wait_for_function(
+            "() => ![...document.querySelectorAll('button')].some(b => "
+            "b.innerText.trim().endsWith('ing...'))", timeout=300_000)
+
+    def write_and_run_driver(self, rust: str) -> str:
+        """Open the fetched notebook, write the driver cell, run every cell, save: the
+        results table's total."""
+        page = self.page
+        page.goto(f"{self.hub.url}/user/{self.name}/lab/tree/{NOTEBOOK}")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=SPAWN_MS)
+        driver = page.locator(".jp-CodeCell", has_text="%%kdlab_driver").first
+        driver.locator(".cm-content").click()
+        page.keyboard.press("Control+a")
+        page.keyboard.insert_text(f"%%kdlab_driver {ASSIGNMENT}\n{rust}")
+        browserkit.run_all(page)
+        # The results table, or the cell's error output if the driver cell failed to run.
+        outcome = driver.locator("table.kdlab-results, .jp-OutputArea-output"
+                                 "[data-mime-type='application/vnd.jupyter.stderr']").first
+        outcome.wait_for(state="attached", timeout=browserkit.RESULTS_TIMEOUT_MS)
+        table = driver.locator("table.kdlab-results")
+        assert table.count() == 1, driver.inner_text()
+        table.scroll_into_view_if_needed()
+        page.keyboard.press("Control+s")
+        self.shot("ran-driver")
+        return table.locator(".kdlab-total").inner_text()
+
+    def feedback_page(self) -> tuple[str, str]:
+        """The fetched feedback page as the student opens it: (text shown, its HTML)."""
+        listing = hubkit.contents(self.hub, self.name, f"{ASSIGNMENT}/feedback")
+        stamp = listing["content"][0]["name"]
+        path = urllib.parse.quote(f"{ASSIGNMENT}/feedback/{stamp}/{ASSIGNMENT}.html")
+        self.page.goto(f"{self.hub.url}/user/{self.name}/files/{path}")
+        self.page.wait_for_selector("h1")
+        self.shot("feedback")
+        return self.page.inner_text("body"), self.page.content()
+
+
+def _students_cannot_reach_what_is_not_theirs(running: server.Hub) -> None:
+    """From inside ANN's container as ANN: no inbox, no feedback of others, no changing
+    the release, no course folder, gradebook or hidden test; a uid of her own."""
     for command in (f"ls {EXCHANGE}/inbound", f"ls {EXCHANGE}/feedback",
                     f"touch {EXCHANGE}/outbound/{ASSIGNMENT}/mine",
                     "ls /home/student/work/source", "ls /home/student/work/gradebook.db",
@@ -104,28 +178,60 @@ def test_release_fetch_submit_collect_grade_feedback_between_users(hub, grader_i
     mounts = {m["Destination"] for m in hubkit.user_container(running, ANN).attrs["Mounts"]}
     assert mounts == {"/home/student/work", "/srv/nbgrader/exchange"}, mounts
 
-    # The instructor collects; each submission is owned by the student it names.
-    collected = hubkit.formgrader(running, TEACHER, "collect", ASSIGNMENT)
-    assert "cheating attempt" not in collected.get("log", ""), collected
-    for student in drivers:
-        assert (course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
 
-    # Grading on this machine, against the course folder, in sandboxes.
-    summary = batch.grade(batch.Options(course=course, assignment=ASSIGNMENT, labs=LABS,
-                                        jobs=2, image=grader_image))
-    assert summary.complete, summary.describe()
-    scores = {s: r["result"]["score"] for s, r in summary.records.items()}
-    assert scores[ANN] == lab.max_score and scores[BOB] < scores[ANN], scores
+def test_a_class_round_trip_in_the_browser(hub, browser, grader_image) -> None:
+    running, settings = hub
+    lab = Lab.load(LABS / ASSIGNMENT)
+    drivers = {ANN: lab.solved(), BOB: variants.text(ASSIGNMENT, "bug_no_goodbye.patch")}
+    teacher = Person(browser, running, TEACHER)
+    students = {name: Person(browser, running, name) for name in drivers}
+    try:
+        teacher.sign_up_and_log_in()
+        teacher.shot("01-logged-in")
+        teacher.formgrader("assign")
+        teacher.formgrader("release")
 
-    hubkit.formgrader(running, TEACHER, "release_feedback", ASSIGNMENT)
-    for student, score in scores.items():
-        hubkit.nbgrader_action(running, student, "fetch_feedback", ASSIGNMENT)
-        stamps = hubkit.contents(running, student, f"{ASSIGNMENT}/feedback")["content"]
-        assert len(stamps) == 1, stamps
-        page = hubkit.contents(running, student,
-                               f"{ASSIGNMENT}/feedback/{stamps[0]['name']}/{ASSIGNMENT}.html")
-        assert f"{score:g} / {lab.max_score:g}" in page["content"], page["content"][:400]
-        assert student in page["content"]
+        totals = {}
+        for name, person in students.items():
+            person.sign_up_and_log_in()
+            person.shot("02-logged-in")
+            person.assignment_list("Fetch")
+            person.shot("03-fetched")
+            # The hidden test's cell is there (it is graded), its code is not.
+            fetched = json.dumps(hubkit.contents(running, name, NOTEBOOK)["content"])
+            assert "test_parameter_default" in fetched
+            assert "HIDDEN TESTS" not in fetched and "'parameter_default')" not in fetched
+            totals[name] = person.write_and_run_driver(drivers[name])
+            person.assignment_list("Submit")
+            person.shot("04-submitted")
+        assert f"{lab.max_score:g}" in totals[ANN], totals
+        _students_cannot_reach_what_is_not_theirs(running)
+
+        # The instructor collects; each submission is owned by the student it names.
+        teacher.formgrader("collect")
+        for name in drivers:
+            assert (settings.course / "submitted" / name / ASSIGNMENT
+                    / f"{ASSIGNMENT}.ipynb").is_file()
+        summary = batch.grade(batch.Options(course=settings.course, assignment=ASSIGNMENT,
+                                            labs=LABS, jobs=2, image=grader_image))
+        assert summary.complete, summary.describe()
+        scores = {s: r.score for s, r in summary.records.items()}
+        assert scores[ANN] == lab.max_score > scores[BOB], scores
+        teacher.formgrader("release-feedback")
+
+        for name, person in students.items():
+            person.assignment_list("Fetch Feedback")
+            text, html = person.feedback_page()
+            assert f"{scores[name]:g} / {lab.max_score:g}" in text, text[:300]
+            assert f"feedback for {name}</title>" in html  # their own page, not another's
+    except Exception:
+        for person in (teacher, *students.values()):
+            with contextlib.suppress(Exception):  # the page may be what failed
+                person.shot("failure")
+        raise
+    finally:
+        for person in (teacher, *students.values()):
+            person.context.close()
 
 
 def test_work_survives_a_killed_container_and_a_hub_restart(hub) -> None:

@@ -1,7 +1,7 @@
 """The device-trace timeline as people see it: in JupyterLab and on the feedback page.
 
 Runs lab 03's and lab 05's notebooks (their solutions) in a real JupyterLab driven
-by Debian's chromium (tests/test_browser.py has the server and the browser), waits
+by Debian's chromium (tests/browserkit.py has the server and the browser), waits
 for the timeline picture under the results and checks that the browser decoded it;
 then renders the batch feedback page of lab 03's seeded bug that fails a trace
 check and looks at its picture. Screenshots go to build/artifacts/.
@@ -10,44 +10,23 @@ check and looks at its picture. Screenshots go to build/artifacts/.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from grader.batch import report as batch_report
 from grader.batch.journal import GradeRecord
 from grader.grading import check
 from grader.lab.model import Lab
-from tests import coursekit, variants
+from tests import browserkit, coursekit, variants
 from tests.conftest import LABS
-from tests.e2e import test_browser
 
-browser = test_browser.browser
 NOTEBOOKS = ["03-pci-registers", "05-edu-capstone"]
 #: An image the browser could decode has a natural width; a broken one has 0.
 DECODED = "img => img.complete && img.naturalWidth > 0"
-#: The notebook on show (JupyterLab keeps other notebooks' tabs in the page, hidden).
-SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-#: A cell of the notebook on show has started: its prompt shows [*] or an execution count.
-STARTED = (f"() => [...document.querySelectorAll('{SHOWN} .jp-InputArea-prompt')]"
-           ".some(e => /\\[(\\*|\\d+)\\]/.test(e.innerText))")
-
-
-def _run_all(page, attempts: int = 3) -> None:
-    """Run > Run All Cells, again if no cell started within 30 s (on a loaded machine
-    JupyterLab can take the first click before the notebook's commands are ready)."""
-    for _ in range(attempts):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        try:
-            page.wait_for_function(STARTED, timeout=30_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError(f"no cell started after {attempts} times Run All Cells")
+SHOWN = browserkit.SHOWN
 
 
 @pytest.fixture(scope="module")
 def jupyterlab():
-    with test_browser.jupyterlab_server(NOTEBOOKS) as server:
+    with browserkit.jupyterlab_server(NOTEBOOKS) as server:
         yield server
 
 
@@ -62,9 +41,9 @@ def test_notebook_results_show_the_timeline(jupyterlab, browser, pair, assignmen
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=120_000)
     try:
-        _run_all(page)
+        browserkit.run_all(page)
         picture = page.wait_for_selector(f"{SHOWN} img.kdlab-timeline", state="attached",
-                                         timeout=test_browser.RESULTS_TIMEOUT_MS)
+                                         timeout=browserkit.RESULTS_TIMEOUT_MS)
         # (JupyterLab hides cells scrolled far out of view: look at it first)
         picture.scroll_into_view_if_needed()
         assert picture.evaluate(DECODED)
