@@ -93,6 +93,7 @@ def connect(address: str, image: str = sandbox.GRADER_IMAGE,
         raise ClusterError(f"the grader image {image} is not here: the grading hosts must "
                            "have the instructor's (`kdlab image build grader`)") from err
     try:
+        _refuses_at_once(address)
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
         raise ClusterError(f"no Dask scheduler answers at {address} ({err}): start one "
@@ -112,6 +113,22 @@ def connect(address: str, image: str = sandbox.GRADER_IMAGE,
                                "each host" + "".join(f"; {r}" for r in cluster.refused))
         time.sleep(1.0)
     return cluster
+
+
+def _refuses_at_once(address: str) -> None:
+    """Raise ConnectionRefusedError if a TCP address has nothing listening: Dask's client
+    would retry a refused connection for all of CONNECT_TIMEOUT_S, as if the scheduler
+    were still starting, before the person is told to start one."""
+    import socket
+
+    from distributed.comm import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme != "tcp":
+        return
+    host, port = parse_host_port(location, default_port=8786)
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+        pass
 
 
 class ClusterRunner:
