@@ -63,6 +63,9 @@ MISMATCH = re.compile(r"(?:WARNING|ERROR): modpost: \S+: section mismatch in ref
                       r" -> (?P<to>[\w.$]+) \(section: (?P<tsec>[\w.]+)\)")
 OTHER_ERROR = re.compile(r"(?:^|: )(?:ERROR|error|fatal error): (?P<what>.+)")
 #: Infallible I/O accessors have a `try_` twin that checks the offset at run time.
+#: rustc's closing tallies ("1 warning emitted", "aborting due to 2 previous errors"):
+#: about the diagnostics above them, not diagnostics of their own.
+TALLY = re.compile(r"aborting due to .*|\d+ warnings? emitted")
 ACCESSOR = re.compile(r"^(?:read|write)(?:8|16|32|64)?(?:_relaxed)?$")
 
 
@@ -237,7 +240,7 @@ def parse_diagnostics(output: str, source_name: str,
             continue
         if data.get("$message_type", "diagnostic") != "diagnostic" or "level" not in data:
             continue
-        if data["level"] in ("failure-note",) or data["message"].startswith("aborting due to"):
+        if data["level"] == "failure-note" or TALLY.fullmatch(data["message"]):
             continue
         spans = data.get("spans") or []
         primary = next((s for s in spans if s.get("is_primary")), spans[0] if spans else None)

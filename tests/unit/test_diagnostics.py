@@ -22,6 +22,13 @@ def test_recorded_syntax_error_is_located_in_the_students_file() -> None:
     assert "RUSTC [M] hello.o" in plain and "{" not in plain
 
 
+def test_rustcs_warning_tally_is_not_a_warning_of_its_own() -> None:
+    """Lab 00's seeded bug_no_goodbye, built for real: one warning, then rustc's
+    "1 warning emitted", which the notebook once listed as a second warning."""
+    diagnostics, _ = parse_diagnostics((DATA / "warning.out").read_text(), "hello.rs")
+    assert [(d.level, d.code, d.line) for d in diagnostics] == [("warning", "dead_code", 28)]
+
+
 def test_kernel_crate_spans_keep_their_path_and_codes_are_kept() -> None:
     line = ('{"$message_type":"diagnostic","message":"type `u32` cannot be dereferenced",'
             '"code":{"code":"E0614","explanation":null},"level":"error","spans":[{"file_name":'
