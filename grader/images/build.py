@@ -75,6 +75,9 @@ class ImageSpec:
     #: Built by `kdlab image build` with no names (and so by ./setup); the hub image is
     #: not: `kdlab hub` builds it on first use (`kdlab image build hub` does too).
     default: bool = True
+    #: Debian packages the image installs above kdlab/common (which has all the others):
+    #: only the hub's proxy, which no other image runs.
+    packages: tuple[str, ...] = ()
 
 
 def lab_modules(labs_dir: Path = REPO / "labs") -> list[str]:
@@ -105,7 +108,7 @@ IMAGES: dict[str, ImageSpec] = {
                      buildargs={"RUNTIME": tags.image("runtime")}),
     "hub": ImageSpec("hub", tags.image("hub"), "images/hub/Dockerfile",
                      local_bases=(COMMON_IMAGE,), buildargs={"COMMON": COMMON_IMAGE},
-                     default=False),
+                     default=False, packages=("node-configurable-http-proxy",)),
 }
 #: What `kdlab image build` builds when no image is named.
 DEFAULT_TARGETS = [name for name, spec in IMAGES.items() if spec.default]
