@@ -639,7 +639,9 @@ def grade(options: Options, progress: Progress | None = None,
     started = time.monotonic()
     progress = progress or QuietProgress()
     if not options.course.is_dir():
-        raise BatchError(f"{options.course} is not a directory (the nbgrader course)")
+        raise BatchError(f"{options.course} is not a directory: --course names the nbgrader "
+                         "course folder (`kdlab hub` makes ./kdlab-course on its first start; "
+                         "the course in this checkout is ./course)")
     lab = assignment_lab(options)
     config = gradebook.course_config(options.course)
     try:
