@@ -9,12 +9,14 @@ its Dask task and is copied into the container. The test itself runs in the
 toolchain container on the host network (scripts/in-toolchain), which reaches the
 private network's addresses directly: it is the instructor's client.
 
-One batch with hostile submissions is graded through the scheduler while grading
-hosts are killed (`docker kill`). The scheduler allows one worker death per
-submission here (Dask's allowed-failures: 1 instead of the default 3, to see it
-with two kills): submissions on the first host killed go to the second; those
-still there when it is killed too come back as grader errors naming the reason,
-and a third host finishes the rest. A second `kdlab grade` grades only those.
+One batch with hostile submissions is graded through the scheduler while both
+grading hosts are lost in the two ways a host goes: the first one's network is cut
+(`docker network disconnect`: it keeps running, unreachable, until the scheduler
+stops hearing from it), the second is killed (`docker kill`). The scheduler allows
+one worker loss per submission here (Dask's allowed-failures: 1 instead of the
+default 3, to see it with two losses): submissions on the first host go to the
+second; those still there when it is killed too come back as grader errors naming
+the reason, and a third host finishes the rest. A second `kdlab grade` grades only those.
 Then the gradebook must equal a local run of the same batch: every student once,
 the same scores, and no sandbox, container or network left behind.
 """
@@ -112,6 +114,10 @@ class Hosts:
     def kill(self, name: str) -> None:
         self.containers[name].kill()
 
+    def cut(self, name: str) -> None:
+        """Take the host off the network: it runs on, and nothing it sends arrives."""
+        self.network.disconnect(self.containers[name], force=True)
+
     def remove(self) -> None:
         for container in self.docker.containers.list(all=True,
                                                      filters={"label": f"{LABEL}={self.run}"}):
@@ -170,7 +176,7 @@ def _graded_on(journal: Path, host: str) -> int:
     return sum(json.loads(p.read_text()).get("host") == host for p in journal.glob("*.json"))
 
 
-def test_cluster_batch_survives_killed_hosts_and_equals_a_local_run(hosts: Hosts) -> None:
+def test_cluster_batch_survives_lost_hosts_and_equals_a_local_run(hosts: Hosts) -> None:
     local = Course(HELLO, "hello")
     remote = Course(HELLO, "hello")
     try:
@@ -194,12 +200,12 @@ def test_cluster_batch_survives_killed_hosts_and_equals_a_local_run(hosts: Hosts
             grading.start()
             journal = remote.root / "kdlab" / "hello" / "journal"
             deadline = time.monotonic() + BATCH_TIMEOUT_S
-            # Kill host-a once it has graded one submission and is grading more.
+            # Cut host-a off once it has graded one submission and is grading more.
             while not (_graded_on(journal, "host-a") and _processing(cluster, "host-a")):
                 assert grading.is_alive() and time.monotonic() < deadline, result
                 time.sleep(0.5)
             on_a = _processing(cluster, "host-a")
-            hosts.kill("host-a")
+            hosts.cut("host-a")
             # Then host-b, once its share and host-a's are there and it has graded another.
             done_b = _graded_on(journal, "host-b")
             while not (_graded_on(journal, "host-b") > done_b
@@ -212,7 +218,7 @@ def test_cluster_batch_survives_killed_hosts_and_equals_a_local_run(hosts: Hosts
             grading.join(BATCH_TIMEOUT_S)
             assert not grading.is_alive()
             first = result["summary"]
-            # Killed twice: grader errors with the reason, nothing recorded for them (and
+            # Lost twice: grader errors with the reason, nothing recorded for them (and
             # for a student with the same driver as one of them, the same).
             killed = {s for s, m in first.errors.items() if "KilledWorker" in m}
             assert killed, first.describe()
