@@ -277,7 +277,13 @@ class Lab:
         return files
 
     def solution(self) -> str:
-        return self.source.read_text()
+        """The lab's solution source, with its region markers (instructor side only)."""
+        try:
+            return self.source.read_text()
+        except FileNotFoundError:
+            raise LabError(f"{self.source} is not here: the student's lab image ships no "
+                           "solutions; the skeleton is the driver cell of the lab's "
+                           "notebook") from None
 
     def skeleton(self) -> str:
         """The student's starting file, generated from the solution."""

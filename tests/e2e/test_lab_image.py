@@ -57,6 +57,12 @@ def test_runs_as_non_root_without_solutions(lab_server) -> None:
     assert jupyter and all(uid == "1000" for uid, _ in jupyter), processes
     listing = container.exec_run(["find", "/opt/kdlab/labs", "-name", "*.rs"]).output.decode()
     assert listing.strip() == ""  # solutions stay out of the student's image
+    # ... so the skeleton (made from a solution) is not made here, and kdlab says so.
+    skeleton = container.exec_run(["kdlab", "skeleton", "/opt/kdlab/labs/00-hello"],
+                                  user="student")
+    said = skeleton.output.decode()
+    assert skeleton.exit_code == 2 and "Traceback" not in said, said
+    assert "the skeleton is the driver cell of the lab's notebook" in said, said
     # The released course only: no source notebooks (solutions), no gradebook.
     course = container.exec_run(["find", "/opt/kdlab/course", "-name", "source", "-o", "-name",
                                  "*.db"]).output.decode()
