@@ -75,6 +75,13 @@ def one_host_cluster(jobs: int) -> Iterator[str]:
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                   "--host", "127.0.0.1", "--port", str(port),
                                   "--dashboard-address", ":0"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:  # the scheduler's port open: its Python start-up takes seconds
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert scheduler.poll() is None and time.monotonic() < deadline, "no scheduler"
+        time.sleep(0.2)
     worker = subprocess.Popen([sys.executable, "-m", "grader.cli.main", "worker", address,
                                "--slots", str(jobs)],
                               stderr=subprocess.DEVNULL)

@@ -33,6 +33,8 @@ from grader.errors import KdlabError
 
 #: Seconds to reach the scheduler.
 CONNECT_TIMEOUT_S = 30.0
+#: Seconds a refused scheduler address is tried again (a scheduler that is starting).
+REFUSED_GRACE_S = 3.0
 #: Seconds to wait at the start for a first grading host.
 HOST_WAIT_S = 120.0
 #: Seconds without any grading host after which the batch stops waiting.
@@ -116,9 +118,12 @@ def connect(address: str, image: str = sandbox.GRADER_IMAGE,
 
 
 def _refuses_at_once(address: str) -> None:
-    """Raise ConnectionRefusedError if a TCP address has nothing listening: Dask's client
-    would retry a refused connection for all of CONNECT_TIMEOUT_S, as if the scheduler
-    were still starting, before the person is told to start one."""
+    """Raise ConnectionRefusedError if nothing listens at a TCP address for REFUSED_GRACE_S.
+
+    Dask's client would retry a refused connection for all of CONNECT_TIMEOUT_S, as if
+    the scheduler were always about to start, before the person is told to start one;
+    a scheduler started a moment ago still gets a few seconds to open its port.
+    """
     import socket
 
     from distributed.comm import parse_address, parse_host_port
@@ -127,8 +132,15 @@ def _refuses_at_once(address: str) -> None:
     if scheme != "tcp":
         return
     host, port = parse_host_port(location, default_port=8786)
-    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-        pass
+    deadline = time.monotonic() + REFUSED_GRACE_S
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+                return
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class ClusterRunner:
