@@ -4,17 +4,23 @@ For each lab: the solution gets full marks; the generated skeleton compiles,
 boots without a crash and earns at most its declared free points; and every
 variant under tests/labs/<lab>/ (an alternative solution, seeded bugs, hostile
 modules; read through tests/variants.py) scores as its variants.toml says.
+
+The checks all run first, as many at once as the machine has cores (as `kdlab
+grade -j` runs them), in one module fixture; each test then looks at its result.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from grader.evidence import kernlog
 from grader.grading import check
+from grader.grading.results import CheckResult
 from grader.lab import model as lab
 from tests import variants
 from tests.conftest import LABS
@@ -24,6 +30,31 @@ LAB_DIRS = [p for p in sorted(LABS.iterdir()) if (p / "lab.toml").is_file()]
 
 def _variants() -> list[tuple[Path, dict]]:
     return [(lab_dir, v) for lab_dir in LAB_DIRS for v in variants.specs(lab_dir.name)]
+
+
+#: What a check is of: ("solution", lab), ("skeleton", lab) or ("variant", lab, file).
+Key = tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def checked(pair, tmp_path_factory) -> dict[Key, CheckResult]:
+    """Every lab's solution, skeleton and variants, checked for real, cores-many at once."""
+    work = tmp_path_factory.mktemp("labs")
+    sources: dict[Key, Path] = {}
+    for lab_dir in LAB_DIRS:
+        the_lab = lab.Lab.load(lab_dir)
+        sources["solution", lab_dir.name] = the_lab.source
+        skeleton = work / "skeleton" / lab_dir.name / the_lab.source.name
+        skeleton.parent.mkdir(parents=True)
+        skeleton.write_text(the_lab.skeleton())
+        sources["skeleton", lab_dir.name] = skeleton
+    for lab_dir, variant in _variants():
+        sources["variant", lab_dir.name, variant["file"]] = variants.path(
+            lab_dir.name, variant["file"], work / "variants" / lab_dir.name)
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        futures = {key: pool.submit(check.run, LABS / key[1], source, pair)
+                   for key, source in sources.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def _by_name(result) -> dict:
@@ -55,9 +86,9 @@ def _assert_feedback_points_at_the_student(result, module: str) -> None:
 
 
 @pytest.mark.parametrize("lab_dir", LAB_DIRS, ids=lambda p: p.name)
-def test_solution_gets_full_marks(lab_dir: Path, pair) -> None:
+def test_solution_gets_full_marks(lab_dir: Path, checked) -> None:
     the_lab = lab.Lab.load(lab_dir)
-    result = check.run(lab_dir, the_lab.source, pair)
+    result = checked["solution", lab_dir.name]
     failing = {t.name: t.message for t in result.tests if t.status != "pass"}
     assert result.build.ok, [d.short() for d in result.build.diagnostics]
     assert failing == {}, result.kernel_log[-3000:]
@@ -66,11 +97,9 @@ def test_solution_gets_full_marks(lab_dir: Path, pair) -> None:
 
 
 @pytest.mark.parametrize("lab_dir", LAB_DIRS, ids=lambda p: p.name)
-def test_skeleton_compiles_and_earns_only_free_points(lab_dir: Path, pair, tmp_path) -> None:
+def test_skeleton_compiles_and_earns_only_free_points(lab_dir: Path, checked) -> None:
     the_lab = lab.Lab.load(lab_dir)
-    skeleton = tmp_path / the_lab.source.name
-    skeleton.write_text(the_lab.skeleton())
-    result = check.run(lab_dir, skeleton, pair)
+    result = checked["skeleton", lab_dir.name]
     assert result.build.ok, [d.short() for d in result.build.errors]
     assert result.score <= the_lab.raw.get("skeleton_points", 0)
     assert result.boot_status == "finished", result.kernel_log[-3000:]
@@ -80,9 +109,8 @@ def test_skeleton_compiles_and_earns_only_free_points(lab_dir: Path, pair, tmp_p
 @pytest.mark.parametrize(
     ("lab_dir", "variant"), _variants(), ids=lambda v: v.name if isinstance(v, Path) else v["file"]
 )
-def test_variant_scores_as_declared(lab_dir: Path, variant: dict, pair, tmp_path) -> None:
-    source = variants.path(lab_dir.name, variant["file"], tmp_path)
-    result = check.run(lab_dir, source, pair)
+def test_variant_scores_as_declared(lab_dir: Path, variant: dict, checked) -> None:
+    result = checked["variant", lab_dir.name, variant["file"]]
     outcomes = _by_name(result)
     detail = {n: (t.status, t.message) for n, t in outcomes.items()}
     _assert_feedback_points_at_the_student(result, lab.Lab.load(lab_dir).module)
