@@ -95,7 +95,7 @@ def connect(address: str, image: str = sandbox.GRADER_IMAGE,
         raise ClusterError(f"the grader image {image} is not here: the grading hosts must "
                            "have the instructor's (`kdlab image build grader`)") from err
     try:
-        _refuses_at_once(address)
+        _wait_until_listening(address)
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
         raise ClusterError(f"no Dask scheduler answers at {address} ({err}): start one "
@@ -117,7 +117,7 @@ def connect(address: str, image: str = sandbox.GRADER_IMAGE,
     return cluster
 
 
-def _refuses_at_once(address: str) -> None:
+def _wait_until_listening(address: str) -> None:
     """Raise ConnectionRefusedError if nothing listens at a TCP address for REFUSED_GRACE_S.
 
     Dask's client would retry a refused connection for all of CONNECT_TIMEOUT_S, as if

@@ -62,10 +62,10 @@ MISMATCH = re.compile(r"(?:WARNING|ERROR): modpost: \S+: section mismatch in ref
                       r"(?P<from>[\w.$]+)\+0x(?P<offset>[0-9a-f]+) \(section: (?P<fsec>[\w.]+)\)"
                       r" -> (?P<to>[\w.$]+) \(section: (?P<tsec>[\w.]+)\)")
 OTHER_ERROR = re.compile(r"(?:^|: )(?:ERROR|error|fatal error): (?P<what>.+)")
-#: Infallible I/O accessors have a `try_` twin that checks the offset at run time.
 #: rustc's closing tallies ("1 warning emitted", "aborting due to 2 previous errors"):
 #: about the diagnostics above them, not diagnostics of their own.
 TALLY = re.compile(r"aborting due to .*|\d+ warnings? emitted")
+#: Infallible I/O accessors have a `try_` twin that checks the offset at run time.
 ACCESSOR = re.compile(r"^(?:read|write)(?:8|16|32|64)?(?:_relaxed)?$")
 
 
