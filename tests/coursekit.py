@@ -86,6 +86,17 @@ def driver_source(notebook: dict) -> str:
     return source
 
 
+def grade_cells(notebook: dict) -> list[dict]:
+    """The notebook's nbgrader grade cells, in order."""
+    return [c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
+
+
+def cell_text(cell: dict) -> str:
+    """A cell's source as one string (nbformat stores a string or a list of lines)."""
+    source = cell["source"]
+    return "".join(source) if isinstance(source, list) else source
+
+
 def with_driver(notebook: dict, rust: str) -> dict:
     """A copy of `notebook` whose driver cell holds `rust` (what a student would type)."""
     copy = json.loads(json.dumps(notebook))

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from grader.images import build as images
 from tests import browserkit
+
+
+@pytest.fixture(scope="session")
+def grader_image() -> str:
+    """The grader image, current with this checkout (the layer cache and the context
+    label make it a no-op when nothing changed), unless KDLAB_TEST_GRADER_IMAGE names
+    one to use as it is."""
+    given = os.environ.get("KDLAB_TEST_GRADER_IMAGE")
+    if given:
+        return given
+    images.build(["grader"])
+    return images.IMAGES["grader"].tag
 
 
 @pytest.fixture(scope="session")

@@ -25,20 +25,12 @@ from pathlib import Path
 import pytest
 
 from grader.batch import run as batch
-from grader.images import build as images
 from tests import variants
 from tests.batchcourse import REPO, SCRATCH, Course, sandbox_leftovers
 from tests.conftest import LABS
 
 HELLO = LABS / "00-hello"
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "batch"
-
-
-@pytest.fixture(scope="session")
-def grader_image() -> str:
-    """The grader image, rebuilt from this checkout (layer cache: quick when unchanged)."""
-    images.build(["grader"])
-    return images.IMAGES["grader"].tag
 
 
 def _leaky(path: str, how: str = "include_str") -> str:

@@ -37,7 +37,6 @@ import pytest
 from grader.batch import run as batch
 from grader.batch import sandbox
 from grader.cluster import client as cluster_client
-from grader.images import build as images
 from tests import variants
 from tests.batchcourse import Course
 from tests.conftest import LABS
@@ -52,13 +51,6 @@ SCHEDULER_PORT = 8786
 #: Seconds for a host to come up, and for the batch.
 START_TIMEOUT_S = 120.0
 BATCH_TIMEOUT_S = 1500.0
-
-
-@pytest.fixture(scope="module")
-def grader_image() -> str:
-    """The grader image, rebuilt from this checkout (layer cache: quick when unchanged)."""
-    images.build(["grader"])
-    return images.IMAGES["grader"].tag
 
 
 class Hosts:

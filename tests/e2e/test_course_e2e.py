@@ -32,15 +32,6 @@ def _lab(assignment: str) -> Lab:
     return Lab.load(LABS / assignment)
 
 
-def _grade_cells(notebook: dict) -> list[dict]:
-    return [c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
-
-
-def _text(cell: dict) -> str:
-    source = cell["source"]
-    return "".join(source) if isinstance(source, list) else source
-
-
 @dataclass
 class Graded:
     """One lab's submissions after autograde + generate_feedback."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import urllib.parse
 from typing import Any
 
@@ -33,7 +32,6 @@ import pytest
 from grader.batch import run as batch
 from grader.batch import sandbox
 from grader.hub import server
-from grader.images import build as images
 from grader.lab.model import Lab
 from tests import browserkit, coursekit, hubkit, variants
 from tests.conftest import LABS
@@ -47,15 +45,6 @@ EXCHANGE = f"/srv/nbgrader/exchange/{hubkit.COURSE_ID}"
 NOTEBOOK = f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
 SHOTS = coursekit.ARTIFACTS / "hub"
 SPAWN_MS = hubkit.SPAWN_TIMEOUT_S * 1000
-
-
-@pytest.fixture(scope="module")
-def grader_image() -> str:
-    given = os.environ.get("KDLAB_TEST_GRADER_IMAGE")
-    if given:
-        return given
-    images.build(["grader"])
-    return images.IMAGES["grader"].tag
 
 
 @pytest.fixture(scope="module")

@@ -14,28 +14,17 @@ KDLAB_TEST_GRADER_IMAGE names an image to use as it is.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
 
 from grader.batch import gradebook
 from grader.batch import run as batch
-from grader.images import build as images
 from tests import variants
 from tests.batchcourse import SCRATCH, Course
 from tests.conftest import LABS
 
 HELLO = LABS / "00-hello"
-
-
-@pytest.fixture(scope="module")
-def grader_image() -> str:
-    given = os.environ.get("KDLAB_TEST_GRADER_IMAGE")
-    if given:
-        return given
-    images.build(["grader"])
-    return images.IMAGES["grader"].tag
 
 
 def test_grade_writes_the_overview_honours_late_penalties_and_regrades(grader_image) -> None:

@@ -28,13 +28,6 @@ HELLO = LABS / "00-hello"
 
 
 @pytest.fixture(scope="module")
-def grader_image() -> str:
-    """The grader image, current with this checkout (a no-op when nothing changed)."""
-    images.build(["grader"])
-    return images.IMAGES["grader"].tag
-
-
-@pytest.fixture(scope="module")
 def course():
     made = Course(HELLO, "hello")
     yield made

@@ -24,15 +24,6 @@ def _lab(assignment: str) -> Lab:
     return Lab.load(LABS / assignment)
 
 
-def _grade_cells(notebook: dict) -> list[dict]:
-    return [c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
-
-
-def _text(cell: dict) -> str:
-    source = cell["source"]
-    return "".join(source) if isinstance(source, list) else source
-
-
 # -- the stored course ---------------------------------------------------------------------------
 
 
@@ -53,7 +44,7 @@ def test_stored_notebook_is_clean_valid_and_complete(assignment: str) -> None:
     (_, lab_id, rust), = driver_cells(notebook)
     lab = _lab(assignment)
     assert lab_id == lab.id and rust == lab.solution().rstrip("\n")
-    grades = _grade_cells(notebook)
+    grades = coursekit.grade_cells(notebook)
     ids = [c["metadata"]["nbgrader"]["grade_id"] for c in notebook["cells"]
            if "nbgrader" in c["metadata"]]
     assert len(ids) == len(set(ids))
@@ -72,12 +63,14 @@ def test_release_has_no_solution_and_no_hidden_test_code(assignment: str,
                                                           released: dict) -> None:
     release = released[assignment]
     for cell in release["cells"]:
-        assert BEGIN not in _text(cell) and END not in _text(cell), _text(cell)
+        text = coursekit.cell_text(cell)
+        assert BEGIN not in text and END not in text, text
     hidden = {i.name for i in _lab(assignment).graded_items() if i.hidden}
     assert hidden, f"{assignment} has no hidden test"
-    for cell in _grade_cells(release):
+    for cell in coursekit.grade_cells(release):
         name = cell["metadata"]["nbgrader"]["grade_id"].removeprefix("test_")
-        assert ("kdlab.points(" in _text(cell)) == (name not in hidden), _text(cell)
+        text = coursekit.cell_text(cell)
+        assert ("kdlab.points(" in text) == (name not in hidden), text
 
 
 def test_rust_preprocessor_stubs_the_driver_and_leaves_teaching_text_alone() -> None:
