@@ -119,6 +119,6 @@ def jupyterlab_server(assignments: list[str]) -> Iterator[tuple[str, str, Path]]
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        shutil.copy2(log, coursekit.ARTIFACTS / "browser-jupyter.log") \
-            if coursekit.ARTIFACTS.is_dir() else None
+        if coursekit.ARTIFACTS.is_dir():
+            shutil.copy2(log, coursekit.ARTIFACTS / "browser-jupyter.log")
         shutil.rmtree(work, ignore_errors=True)
