@@ -87,7 +87,8 @@ def _images(docker_client: Any, pair: kernel.KernelPair | None) -> Iterator[Find
     from grader.engine import kernel_export
     from grader.images import build as images
 
-    below = {images.COMMON_IMAGE: images.BASE_IMAGE, images.TOOLCHAIN_IMAGE: images.COMMON_IMAGE,
+    below = {images.COMPILERS_IMAGE: images.BASE_IMAGE, images.COMMON_IMAGE: images.COMPILERS_IMAGE,
+             images.TOOLCHAIN_IMAGE: images.COMMON_IMAGE,
              **{spec.tag: (images.IMAGES[spec.needs[0]].tag if spec.needs
                            else spec.local_bases[0]) for spec in images.IMAGES.values()}}
     built = [images.IMAGES[name].tag for name in images.DEFAULT_TARGETS]  # the hub's: `kdlab hub`

@@ -291,7 +291,7 @@ def build(spec: str = DEFAULT_SOURCE, fragment_path: Path | None = None,
             if course_pair:
                 _point_latest(cache, key)
             return KernelPair.load(final)
-        toolchain.require()
+        toolchain.require(toolchain.KERNEL_BUILD_TOOLS)
         started = time.monotonic()
         work = cache / "kernels" / f".{key}.partial"
         log = work / "build.log"

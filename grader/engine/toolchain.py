@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,10 @@ TOOLS: tuple[Tool, ...] = (
     Tool("cc", "cc", "build-essential", "guest test programs (static)"),
     Tool("qemu", "qemu-system-x86_64", "qemu-system-x86", "boots the kernel", (7, 0, 0)),
 )
+#: What building a kernel pair runs (no guest, no QEMU): ./setup builds the pair in an
+#: image that has only these (the compilers stage of images/common/Dockerfile).
+KERNEL_BUILD_TOOLS = frozenset(("rustc", "bindgen", "clang", "ld.lld", "llvm-ar", "make",
+                                "flex", "bison", "bc", "lz4", "cc"))
 
 
 @dataclass
@@ -88,10 +93,12 @@ def _rust_src_present() -> bool:
     return (Path(sysroot) / "lib/rustlib/src/rust/library/core/src/lib.rs").is_file()
 
 
-def check() -> list[Finding]:
-    """Look for every tool; return one finding per tool (problem set where unusable)."""
+def check(names: Collection[str] | None = None) -> list[Finding]:
+    """Look for every tool (or those named); one finding per tool, problem set where unusable."""
     findings = []
     for tool in TOOLS:
+        if names is not None and tool.name not in names:
+            continue
         path = shutil.which(tool.command)
         if path is None:
             findings.append(Finding(tool, None, None, "not found"))
@@ -130,8 +137,8 @@ class ToolchainMissing(KdlabError):
     """Raised when a step needs tools that are not installed."""
 
 
-def require() -> None:
-    """Raise ToolchainMissing with the full report when anything is missing."""
-    report = missing_report()
+def require(names: Collection[str] | None = None) -> None:
+    """Raise ToolchainMissing with the full report when anything (of those named) is missing."""
+    report = missing_report(check(names))
     if report:
         raise ToolchainMissing(report)

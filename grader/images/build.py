@@ -45,11 +45,13 @@ from grader.paths import REPO
 from grader.progress import Console, Reporter, Silent
 
 BASE_IMAGE = tags.image("debian")
+#: The first stage of images/common/Dockerfile: what building the kernel pair needs.
+COMPILERS_IMAGE = tags.image("compilers")
 #: The shared packages and Python environment (images/common/Dockerfile).
 COMMON_IMAGE = tags.image("common")
 TOOLCHAIN_IMAGE = tags.image("toolchain")
-#: The images ./setup makes before the kernel pair, each FROM the one before.
-SETUP_IMAGES = (BASE_IMAGE, COMMON_IMAGE, TOOLCHAIN_IMAGE)
+#: The images ./setup makes, each FROM the one before.
+SETUP_IMAGES = (BASE_IMAGE, COMPILERS_IMAGE, COMMON_IMAGE, TOOLCHAIN_IMAGE)
 #: Image label holding the digest of what the image was built from (context_digest).
 CONTEXT_LABEL = "kdlab.context"
 #: Colour codes in build output (stderr of RUN steps), dropped from progress lines.

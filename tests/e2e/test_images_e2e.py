@@ -28,6 +28,7 @@ def _layers(client: Any, tag: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("above", "below"), [
+    (images.COMMON_IMAGE, images.COMPILERS_IMAGE),
     (images.TOOLCHAIN_IMAGE, images.COMMON_IMAGE),
     (images.IMAGES["runtime"].tag, images.COMMON_IMAGE),
     (images.IMAGES["grader"].tag, images.IMAGES["runtime"].tag),

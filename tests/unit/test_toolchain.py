@@ -18,3 +18,12 @@ def test_the_toolchain_image_is_complete() -> None:
     assert toolchain.missing_report() == ""
     rustc = next(f for f in toolchain.check() if f.tool.name == "rustc")
     assert rustc.version is not None and rustc.version >= (1, 85, 0)
+
+
+def test_a_kernel_build_asks_only_for_its_own_tools(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    names = {f.tool.name for f in toolchain.check(toolchain.KERNEL_BUILD_TOOLS)}
+    assert names == toolchain.KERNEL_BUILD_TOOLS
+    report = toolchain.missing_report(toolchain.check(toolchain.KERNEL_BUILD_TOOLS))
+    assert "clang (LLVM=1 kernel build): not found" in report
+    assert "qemu" not in report and "busybox" not in report
