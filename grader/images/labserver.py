@@ -37,7 +37,7 @@ WORK_VOLUME = f"{tags.namespace()}-work"
 CONTAINER_PORT = 8888
 HOME = "/home/student"
 WORK = f"{HOME}/work"
-#: The student's uid in the lab image (images/lab/Dockerfile).
+#: The student's uid in the lab image (its account is made in images/runtime/Dockerfile).
 STUDENT_UID = 1000
 #: Lines of the container's log kept in the message when it stopped.
 LOG_TAIL = 20

@@ -1,4 +1,5 @@
-"""nbgrader under `kdlab hub`: a student is their hub username (system config, images/lab/Dockerfile).
+"""nbgrader under `kdlab hub`: a student is their hub username (system config,
+images/lab/Dockerfile).
 
 Every user's Unix account in the lab image is `student` (with a uid of their own,
 images/lab/start-lab), and nbgrader names submissions and finds feedback by the
