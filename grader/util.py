@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None,
     """Replace `path` with `data` in one step; `durable` also syncs the file and its folder
     (a journal entry must survive a crash right after it was written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Per process and thread: two writers of one path must not share a temporary file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else data
     with tmp.open("wb") as out:
         out.write(raw)

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -65,7 +66,10 @@ def compile_helper(source: Path, cache: Path, include: Path | None = None) -> Pa
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    # One temporary name per process and thread: checks run concurrently in one
+    # process (tests/e2e/test_labs.py, the batch grader's pool) and may compile the
+    # same helper at once on a fresh cache; the last rename wins, with the same bytes.
+    tmp = out.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
     proc = subprocess.run(
         ["cc", "-static", "-O2", "-Wall", *([f"-I{include}"] if include is not None else []),
          "-o", str(tmp), str(source), "-lpthread"],
