@@ -105,9 +105,9 @@ def _images(docker_client: Any, pair: kernel.KernelPair | None) -> Iterator[Find
         labels = image.labels or {}
         if parent is not None and _layers(image)[:len(_layers(parent))] != _layers(parent):
             yield Finding(f"image {tag}", False, f"built on an older {below[tag]}", fix)
-        elif tag in built and images.CONTEXT_LABEL not in labels:
-            yield Finding(f"image {tag}", False, f"has no {images.CONTEXT_LABEL} label (not "
-                          "made by kdlab image build)", fix)
+        elif tag in built and images.built_from(image) is None:
+            yield Finding(f"image {tag}", False, "not made by kdlab image build on this "
+                          "machine", fix)
         elif tag in built and export and labels.get(kernel_export.IMAGE_LABEL) != export:
             yield Finding(f"image {tag}", False, "carries another kernel pair ("
                           f"{labels.get(kernel_export.IMAGE_LABEL)}; this machine's: {export})",

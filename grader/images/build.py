@@ -37,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import tags
+from grader import paths, tags
 from grader.engine import kernel, kernel_export
 from grader.errors import KdlabError
 from grader.lab.model import discover
 from grader.paths import REPO
 from grader.progress import Console, Reporter, Silent
+from grader.util import write_atomic
 
 BASE_IMAGE = tags.image("debian")
 #: The first stage of images/common/Dockerfile: what building the kernel pair needs.
@@ -52,7 +53,8 @@ COMMON_IMAGE = tags.image("common")
 TOOLCHAIN_IMAGE = tags.image("toolchain")
 #: The images ./setup makes, each FROM the one before.
 SETUP_IMAGES = (BASE_IMAGE, COMPILERS_IMAGE, COMMON_IMAGE, TOOLCHAIN_IMAGE)
-#: Image label holding the digest of what the image was built from (context_digest).
+#: Image label holding the digest of what the image was built from (context_digest):
+#: only on images that grading hosts compare (ImageSpec.identity_label).
 CONTEXT_LABEL = "kdlab.context"
 #: Colour codes in build output (stderr of RUN steps), dropped from progress lines.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -80,6 +82,12 @@ class ImageSpec:
     #: Debian packages the image installs above kdlab/common (which has all the others):
     #: only the hub's proxy, which no other image runs.
     packages: tuple[str, ...] = ()
+    #: Carries its context digest as a label (CONTEXT_LABEL), for the grader image
+    #: that grading hosts compare (grader.cluster.task.ImageIdentity) after it came
+    #: to them by `kdlab image load` or was built again there. Other images' digests
+    #: are recorded on this machine only (record_context): the classic builder makes
+    #: each label a step of its own, which on fuse-overlayfs costs a walk of the image.
+    identity_label: bool = False
 
 
 def lab_modules(labs_dir: Path = REPO / "labs") -> list[str]:
@@ -105,7 +113,8 @@ IMAGES: dict[str, ImageSpec] = {
     "runtime": ImageSpec("runtime", tags.image("runtime"), "images/runtime/Dockerfile",
                          local_bases=(COMMON_IMAGE,), buildargs={"COMMON": COMMON_IMAGE}),
     "grader": ImageSpec("grader", tags.image("grader"), "images/grader/Dockerfile",
-                        needs=("runtime",), buildargs={"RUNTIME": tags.image("runtime")}),
+                        needs=("runtime",), buildargs={"RUNTIME": tags.image("runtime")},
+                        identity_label=True),
     "lab": ImageSpec("lab", tags.image("lab"), "images/lab/Dockerfile", needs=("runtime",),
                      buildargs={"RUNTIME": tags.image("runtime")}),
     "hub": ImageSpec("hub", tags.image("hub"), "images/hub/Dockerfile",
@@ -323,8 +332,8 @@ class Built:
 def context_digest(spec: ImageSpec, files: list[tuple[str, Path]], docker_client: Any) -> str:
     """Identity of everything an image is made from: its files, its Dockerfile, its bases.
 
-    Stored as a label on the image; an image whose label matches is current, so
-    `kdlab image build` (and ./setup) returns at once when nothing changed.
+    Recorded for the image (built_from); an image whose digest matches is current,
+    so `kdlab image build` (and ./setup) returns at once when nothing changed.
     """
     digest = hashlib.sha256(json.dumps([spec.tag, spec.buildargs]).encode())
     for base in (*spec.local_bases, *(IMAGES[n].tag for n in spec.needs)):
@@ -338,6 +347,25 @@ def context_digest(spec: ImageSpec, files: list[tuple[str, Path]], docker_client
                 for block in iter(lambda: stream.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()
+
+
+def _record_file(image_id: str) -> Path:
+    return paths.cache_root() / "images" / image_id.removeprefix("sha256:")
+
+
+def record_context(image_id: str, digest: str) -> None:
+    """Remember, on this machine, the context digest an image was built from."""
+    write_atomic(_record_file(image_id), digest + "\n")
+
+
+def built_from(image: Any) -> str | None:
+    """The context digest a Docker image was built from: recorded when `kdlab image
+    build` made it here, else its label (an image that came from another machine);
+    None for an image kdlab did not build."""
+    try:
+        return _record_file(image.id).read_text().strip()
+    except FileNotFoundError:
+        return (image.labels or {}).get(CONTEXT_LABEL)
 
 
 def _docker() -> Any:
@@ -363,7 +391,7 @@ def build_image(spec: ImageSpec, docker_client: Any, reporter: Reporter | None =
     digest = context_digest(spec, files, docker_client)
     if not no_cache and _image_exists(docker_client, spec.tag):
         image = docker_client.images.get(spec.tag)
-        if (image.labels or {}).get(CONTEXT_LABEL) == digest:
+        if built_from(image) == digest:
             reporter.end("up to date")
             return Built(spec.tag, image.id, int(image.attrs["Size"]), 0, 0,
                          time.monotonic() - started, up_to_date=True)
@@ -376,9 +404,11 @@ def build_image(spec: ImageSpec, docker_client: Any, reporter: Reporter | None =
             fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.tag,
             network_mode="host", buildargs=spec.buildargs, rm=True, forcerm=True,
             nocache=no_cache, pull=False, decode=True,
-            labels={CONTEXT_LABEL: digest, **image_labels(spec)})
+            labels={**({CONTEXT_LABEL: digest} if spec.identity_label else {}),
+                    **image_labels(spec)})
         steps, cached, image_id = _follow(stream, spec.tag, reporter)
     image = docker_client.images.get(spec.tag)
+    record_context(image.id, digest)
     return Built(spec.tag, image_id or image.id, int(image.attrs["Size"]), steps, cached,
                  time.monotonic() - started)
 

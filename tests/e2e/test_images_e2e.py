@@ -53,3 +53,28 @@ def test_no_image_above_common_installs_other_packages(client, spec: images.Imag
                  for word in step.split("apt-get install", 1)[1].split("&&", 1)[0].split()
                  if not word.startswith("-")}
     assert installed == set(spec.packages), installs
+
+
+def test_a_build_with_nothing_changed_asks_docker_nothing(client) -> None:
+    """A second `kdlab image build` finds every image current by the digest of what it
+    is made from: recorded on this machine, and on the grader image also a label
+    (grading hosts compare it; other images do without, since every label is a build
+    step that walks the image)."""
+    again = images.build(images.DEFAULT_TARGETS)
+    assert all(built.up_to_date for built in again), [(b.tag, b.steps) for b in again]
+    for name in images.DEFAULT_TARGETS:
+        spec, image = images.IMAGES[name], client.images.get(images.IMAGES[name].tag)
+        assert images.built_from(image) is not None, spec.tag
+        assert (images.CONTEXT_LABEL in (image.labels or {})) == spec.identity_label, spec.tag
+
+
+def test_the_runtimes_first_stage_is_what_setup_built_beside_the_kernel(client) -> None:
+    """./setup builds the runtime's `accounts` stage while the kernel pair builds; the
+    runtime's own build must find it in the layer cache, so the stage must not depend
+    on anything the runtime's context brings (the kernel pair, the grader package)."""
+    from grader.paths import REPO
+
+    stage = client.images.build(path=str(REPO), dockerfile="images/runtime/Dockerfile",
+                                target="accounts", network_mode="host", rm=True,
+                                buildargs=images.IMAGES["runtime"].buildargs)[0]
+    assert stage.id in {step["Id"] for step in client.api.history(images.IMAGES["runtime"].tag)}
