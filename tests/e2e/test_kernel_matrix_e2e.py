@@ -41,7 +41,7 @@ def test_solution_is_refused_or_gets_full_marks(lab: Lab, pair: kernel.KernelPai
                                                 tmp_path: Path) -> None:
     wrong = []
     for other in other_pairs:
-        result = check.run(lab.root, lab.source, other, workdir=tmp_path / _label(other))
+        result = check.run(lab.root, lab.source, other, workdir=tmp_path / other.root.name)
         if result.refused:
             if f"({lab.kernel.reason})" not in result.refused:
                 wrong.append(f"{_label(other)}: refused for another reason: {result.refused}")
@@ -57,9 +57,9 @@ def test_inline_helpers_is_a_pair_of_its_own(pair: kernel.KernelPair,
                                              other_pairs: list[kernel.KernelPair]) -> None:
     """`kdlab kernel build --inline-helpers` finds its pair under its own key, with the
     option on, and leaves the course pair (`latest`) alone."""
-    cached = [p for p in other_pairs if p.inline_helpers and p.source == pair.source]
-    assert len(cached) == 1, [p.root for p in cached]
+    cached = {p.root for p in other_pairs if p.inline_helpers and p.source == pair.source}
     found = kernel.build(inline_helpers=True)
-    assert found.root == cached[0].root != pair.root
+    # (A machine may also hold inline-helpers pairs of earlier course fragments.)
+    assert found.root in cached and found.root != pair.root
     assert found.inline_helpers and not pair.inline_helpers
     assert kernel.find().root == pair.root
