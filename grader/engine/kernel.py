@@ -398,7 +398,7 @@ def find(explicit: str | Path | None = None, cache: Path | None = None) -> Kerne
     if not latest.exists():
         raise KernelError(
             "no kernel pair has been built yet. Run `kdlab kernel build` "
-            f"(default source {DEFAULT_SOURCE}; takes about 5 minutes on 2 cores)."
+            f"(default source {DEFAULT_SOURCE}; takes 6 to 13 minutes on 2 cores)."
         )
     return KernelPair.load(latest.resolve())
 
