@@ -63,7 +63,9 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     print(f"starting {args.image} (JupyterLab on port {args.port}) ...", file=sys.stderr)
     server = labserver.start(docker_client, port=args.port, image=args.image,
                              work=Path(args.work) if args.work else None)
-    print(f"\nkdlab lab is running. Open:\n\n    {server.url}\n")
+    state = ("was already running (the same image, port and work; left as it was)"
+             if server.resumed else "is running")
+    print(f"\nkdlab lab {state}. Open:\n\n    {server.url}\n")
     print("Stop it with `kdlab lab --stop`; your work stays in "
           + (args.work or f"the Docker volume {labserver.WORK_VOLUME}") + ".")
     return 0

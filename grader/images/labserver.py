@@ -3,6 +3,10 @@
 The container keeps the student's work in a Docker volume (or a host folder
 given with --work), so stopping and starting the lab loses nothing, and a newer
 image adds its new assignments next to the student's files (images/lab/start-lab).
+Starting it again while it runs as asked (the same image, port and work) gives
+the running lab's URL instead of a new container: a student who lost the URL
+must not cut off the notebooks open in the browser, whose unsaved edits would
+then have no server to be saved to.
 The container starts as root only to make that folder the student's (whoever
 owns a host folder, or a volume Docker made as root's) and runs JupyterLab as
 the student. KVM is passed in when it works on this machine; QEMU uses TCG
@@ -57,6 +61,14 @@ class LabServer:
     url: str
     token: str
     port: int
+    #: True when the lab was already running as asked and was left as it was.
+    resumed: bool = False
+
+
+def _urls(port: int, token: str) -> tuple[str, str]:
+    """(the URL a student opens, the URL that tells whether JupyterLab answers)."""
+    return (f"http://127.0.0.1:{port}/lab?token={token}",
+            f"http://127.0.0.1:{port}/api/status?token={token}")
 
 
 def _kvm_options() -> dict:
@@ -74,14 +86,40 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _require_image(docker_client: Any, image: str) -> None:
+def _require_image(docker_client: Any, image: str) -> str:
+    """The image's ID; a missing image is a LabStartError saying how to build it."""
     import docker
 
     try:
-        docker_client.images.get(image)
+        return docker_client.images.get(image).id
     except docker.errors.ImageNotFound:
         raise LabStartError(f"the lab image {image} is not here: build it with `./setup` (or "
                        "`scripts/in-toolchain kdlab image build lab`)") from None
+
+
+def _running_as_asked(docker_client: Any, name: str, image_id: str, port: int,
+                      mount: str, token: str | None) -> LabServer | None:
+    """The lab container `name` if it runs the image `image_id` on `port` with `mount`
+    as the work (and `token`, when one is asked for) and JupyterLab answers."""
+    import docker
+
+    try:
+        container = docker_client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+    attrs = container.attrs
+    env = dict(e.split("=", 1) for e in attrs["Config"].get("Env") or [] if "=" in e)
+    running_token = env.get("KDLAB_TOKEN", "")
+    ports = (attrs["HostConfig"].get("PortBindings") or {}).get(f"{CONTAINER_PORT}/tcp") or []
+    mounts = [m.get("Name") if m.get("Type") == "volume" else m.get("Source")
+              for m in attrs.get("Mounts") or [] if m.get("Destination") == WORK]
+    url, status = _urls(port, running_token)
+    if (container.status == "running" and running_token and token in (None, running_token)
+            and attrs["Image"] == image_id
+            and [p.get("HostPort") for p in ports] == [str(port)]
+            and mounts == [mount] and answers(status)):
+        return LabServer(container.id, url, running_token, port, resumed=True)
+    return None
 
 
 def _run(docker_client: Any, image: str, name: str, port: int, mount: str,
@@ -110,24 +148,27 @@ def _run(docker_client: Any, image: str, name: str, port: int, mount: str,
 def start(docker_client: Any, port: int = CONTAINER_PORT, image: str = LAB_IMAGE,
           name: str = CONTAINER_NAME, work: Path | None = None, volume: str = WORK_VOLUME,
           token: str | None = None, wait_s: float = 90.0) -> LabServer:
-    """Start (or replace) the lab container and wait until JupyterLab answers.
+    """Start the lab container and wait until JupyterLab answers; one that already
+    runs as asked is kept (`resumed`), one that runs otherwise is replaced.
 
     work: a host folder for the student's files (made by Docker when missing);
     without it, the Docker volume `volume` (made when missing).
     """
     import docker
 
-    _require_image(docker_client, image)
+    image_id = _require_image(docker_client, image)
+    mount = str(work.resolve()) if work else volume
+    running = _running_as_asked(docker_client, name, image_id, port, mount, token)
+    if running:
+        return running
     with contextlib.suppress(docker.errors.NotFound):
         docker_client.containers.get(name).remove(force=True)
     token = token or secrets.token_hex(16)
-    mount = str(work.resolve()) if work else volume
     environment = {"KDLAB_TOKEN": token, "KDLAB_HOST_PORT": str(port),
                    "KDLAB_WORK_SHOWN": mount if work else f"the Docker volume {volume}",
                    "KDLAB_WORK_VOLUME": "" if work else "1"}
     container = _run(docker_client, image, name, port, mount, environment)
-    url = f"http://127.0.0.1:{port}/lab?token={token}"
-    status = f"http://127.0.0.1:{port}/api/status?token={token}"
+    url, status = _urls(port, token)
     deadline = time.monotonic() + wait_s
     while not answers(status):
         container.reload()

@@ -1,4 +1,5 @@
-"""`kdlab lab` on a fresh machine: a new volume, a new or foreign host folder, a restart.
+"""`kdlab lab` on a fresh machine: a new volume, a new or foreign host folder, a restart,
+a second start while it runs.
 
 Each case starts the real lab image the way `kdlab lab` does (labserver.start)
 and then looks at the student's work through JupyterLab's contents API, as the
@@ -81,6 +82,24 @@ def test_fresh_volume_then_restart_and_upgrade(volume) -> None:
         _, kept = labkit.api(server, f"contents/{first}/driver-notes.txt")
         assert kept["content"] == "kept\n"
         _assert_course_is_the_students(server)
+
+
+def test_starting_again_keeps_the_running_lab_unless_asked_otherwise(folder) -> None:
+    """A second start as asked leaves the lab (its URL, token and container) as it
+    was, so the notebooks open in the browser keep their server; another port
+    replaces it."""
+    client = sandbox.client()
+    with labkit.running_lab(work=folder) as (server, container):
+        again = labserver.start(client, port=server.port, name=container.name, work=folder)
+        assert again.resumed
+        assert (again.url, again.token, again.container_id) == (
+            server.url, server.token, server.container_id)
+        assert labkit.save_text(server, "still-here.txt", "yes\n") == 201  # the first URL works
+        moved = labserver.start(client, port=labkit.free_port(), name=container.name,
+                                work=folder)
+        assert not moved.resumed
+        assert moved.token != server.token and moved.container_id != server.container_id
+        assert "still-here.txt" in labkit.listing(moved)
 
 
 def test_fresh_host_folder(folder) -> None:
