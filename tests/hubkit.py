@@ -30,7 +30,7 @@ from grader.hub import server
 from grader.hub.roster import Student
 from grader.images import build as images
 from tests.conftest import REPO
-from tests.labkit import free_port, unique
+from tests.labkit import current_images, free_port, unique
 
 SCRATCH = REPO / "build" / "test-hub"
 COURSE_ID = "kdlab"
@@ -45,7 +45,7 @@ def lab_image() -> str:
     given = os.environ.get("KDLAB_TEST_LAB_IMAGE")
     if given:
         return given
-    images.build(["lab"])
+    current_images()
     return images.IMAGES["lab"].tag
 
 

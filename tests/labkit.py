@@ -38,9 +38,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def current_images() -> None:
+    """Build where this checkout changed them the images `kdlab image build` makes
+    (runtime, grader, lab): all three, so that a test run never leaves one of them
+    built on an older runtime than another (`kdlab doctor` reports that, and the
+    README-commands test runs doctor). A no-op when nothing changed."""
+    images.build(images.DEFAULT_TARGETS)
+
+
 def lab_image() -> str:
     """The lab image of this checkout (built, or found current, first)."""
-    images.build(["lab"])
+    current_images()
     return images.IMAGES["lab"].tag
 
 

@@ -7,18 +7,18 @@ import os
 import pytest
 
 from grader.images import build as images
-from tests import browserkit
+from tests import browserkit, labkit
 
 
 @pytest.fixture(scope="session")
 def grader_image() -> str:
-    """The grader image, current with this checkout (the layer cache and the context
-    label make it a no-op when nothing changed), unless KDLAB_TEST_GRADER_IMAGE names
+    """The grader image, current with this checkout (with the runtime and lab images:
+    labkit.current_images; a no-op when nothing changed), unless KDLAB_TEST_GRADER_IMAGE names
     one to use as it is."""
     given = os.environ.get("KDLAB_TEST_GRADER_IMAGE")
     if given:
         return given
-    images.build(["grader"])
+    labkit.current_images()
     return images.IMAGES["grader"].tag
 
 

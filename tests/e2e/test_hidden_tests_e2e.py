@@ -14,6 +14,7 @@ import pytest
 from grader.batch import sandbox
 from grader.images import build as images
 from grader.lab.model import Lab, discover
+from tests import labkit
 from tests.conftest import LABS, REPO
 
 #: Lines shorter than this are too generic to identify a hidden test's code.
@@ -42,8 +43,7 @@ def fingerprints(lab: Lab) -> list[str]:
 
 @pytest.fixture(scope="module")
 def lab_image() -> str:
-    images.build(["lab"])
-    return images.IMAGES["lab"].tag
+    return labkit.lab_image()
 
 
 def test_every_lab_has_hidden_tests_with_code_to_look_for() -> None:
